@@ -1,0 +1,5 @@
+import sys
+
+from xforge.cli import main
+
+sys.exit(main())

@@ -1,0 +1,102 @@
+"""The predictions folder: what `xforge detect` writes and `xforge eval` reads.
+
+Layout of ``DIR``::
+
+    DIR/predictions.jsonl   one JSON object per image (below)
+    DIR/masks/<name>.png    8-bit grayscale probability map x 255, at the image's size
+    DIR/overlays/<name>.png optional overlays for people
+
+Fields of a line: ``id`` (the manifest id, or the file stem), ``image`` (the path as given), ``verdict``
+(``"tampered"`` | ``"authentic"`` | null on error), ``score`` (probability the image is edited, 0..1),
+``explanation`` (text), ``mask`` (path relative to ``DIR``, or null), ``engine`` (which backend answered),
+``regions`` (list of ``{"box": [x0, y0, x1, y1], "area": pixels}``), and ``error`` (null, or why the image
+could not be analysed). A line is appended as soon as its image is done, so an interrupted run resumes by
+skipping ids already present.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+PREDICTIONS_FILE = "predictions.jsonl"
+MASKS_DIR = "masks"
+OVERLAYS_DIR = "overlays"
+FIELDS = ("id", "image", "verdict", "score", "explanation", "mask", "engine", "regions", "error")
+
+
+def mask_filename(sample_id: str) -> str:
+    """A file-system-safe PNG name for an id (ids may hold '/' or odd characters); stable and unique."""
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", sample_id).strip("._") or "image"
+    if safe != sample_id:
+        safe = f"{safe[:80]}-{hashlib.sha1(sample_id.encode()).hexdigest()[:8]}"
+    return safe + ".png"
+
+
+def write_mask_png(out_dir: str | os.PathLike, sample_id: str, prob: np.ndarray) -> str:
+    """Write a probability map (float 0..1 or uint8 0..255) as ``masks/<name>.png``; returns the relative path."""
+    import cv2
+
+    arr = np.asarray(prob)
+    if arr.dtype != np.uint8:
+        arr = np.clip(np.nan_to_num(arr.astype(np.float32)) * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    rel = f"{MASKS_DIR}/{mask_filename(sample_id)}"
+    path = Path(out_dir) / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not cv2.imwrite(str(path), arr):
+        raise OSError(f"{path}: could not write mask PNG")
+    return rel
+
+
+def append_prediction(out_dir: str | os.PathLike, row: dict[str, Any]) -> None:
+    """Append one line to ``predictions.jsonl`` and flush, so a killed run loses at most the current image."""
+    unknown = set(row) - set(FIELDS)
+    if unknown:
+        raise ValueError(f"unknown prediction fields {sorted(unknown)}")
+    path = Path(out_dir) / PREDICTIONS_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    line = json.dumps({k: row.get(k) for k in FIELDS}, ensure_ascii=False)
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(line + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def iter_predictions(out_dir: str | os.PathLike) -> Iterator[dict[str, Any]]:
+    """Read ``predictions.jsonl``; a torn last line (a killed run) is ignored, any other bad line raises."""
+    path = Path(out_dir) / PREDICTIONS_FILE
+    if not path.is_file():
+        return
+    lines = path.read_text(encoding="utf-8").splitlines()
+    for i, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            yield json.loads(line)
+        except json.JSONDecodeError:
+            if i == len(lines):
+                return
+            raise ValueError(f"{path}:{i}: not valid JSON") from None
+
+
+def done_ids(out_dir: str | os.PathLike) -> set[str]:
+    """Ids already predicted (errors included), for resuming."""
+    return {row["id"] for row in iter_predictions(out_dir)}
+
+
+def read_mask_png(out_dir: str | os.PathLike, rel: str) -> np.ndarray:
+    """Load a predicted mask as float32 probabilities in 0..1."""
+    import cv2
+
+    path = Path(out_dir) / rel
+    arr = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+    if arr is None:
+        raise ValueError(f"{path}: predicted mask missing or unreadable")
+    return arr.astype(np.float32) / 255.0
