@@ -1,0 +1,93 @@
+"""``xforge.Detector``: one object that answers "is this image edited, and where?".
+
+Two engines sit behind the same API (see :mod:`xforge.inference.backend`): a trained XForge checkpoint
+(:meth:`Detector.from_pretrained`) or the weight-free classical forensic engine (:meth:`Detector.default`).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+from xforge.data.conversations import user_message
+from xforge.inference.backend import Backend
+from xforge.inference.inputs import load_input
+from xforge.inference.result import AnalysisResult
+from xforge.inference.session import ChatSession
+
+DEFAULT_QUESTION = "Is this image edited? If so, where?"
+
+
+class Detector:
+    """Analyse images and chat about them.
+
+    >>> det = Detector.default()                      # classical engine, no weights
+    >>> res = det.analyze("photo.jpg")                # verdict, score, mask, regions, explanation
+    >>> session = det.chat("photo.jpg"); session.ask("Where was it edited?")
+    """
+
+    def __init__(self, backend: Backend):
+        self.backend = backend
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        path_or_id: str | os.PathLike,
+        device=None,
+        dtype=None,
+        load_in_4bit: bool = False,
+        load_in_8bit: bool = False,
+        trust_remote_code: bool = False,
+        max_new_tokens: int | None = None,
+    ) -> Detector:
+        """Load a checkpoint folder or Hub id saved by ``XForgeModel.save_pretrained``."""
+        from xforge.inference.model_backend import DEFAULT_MAX_NEW_TOKENS, ModelBackend
+
+        return cls(
+            ModelBackend.from_pretrained(
+                path_or_id,
+                device=device,
+                dtype=dtype,
+                load_in_4bit=load_in_4bit,
+                load_in_8bit=load_in_8bit,
+                trust_remote_code=trust_remote_code,
+                max_new_tokens=max_new_tokens or DEFAULT_MAX_NEW_TOKENS,
+            )
+        )
+
+    @classmethod
+    def default(cls) -> Detector:
+        """The weight-free classical forensic engine (CPU)."""
+        from xforge.inference.classical_backend import ClassicalBackend
+
+        return cls(ClassicalBackend())
+
+    @property
+    def engine(self) -> str:
+        """``"model"`` or ``"classical"``."""
+        return self.backend.engine
+
+    def describe(self) -> str:
+        return self.backend.describe()
+
+    def analyze(self, image_or_path, question: str | None = None) -> AnalysisResult:
+        """One answer about one image (a path, a PIL image or an HxW[x3|x4] array)."""
+        image = load_input(image_or_path)
+        prepared = self.backend.prepare(image.array, image.source_path)
+        messages = [user_message(question or DEFAULT_QUESTION, with_image=True)]
+        return self.backend.respond(prepared, messages).result
+
+    def analyze_batch(
+        self,
+        images: Sequence,
+        question: str | None = None,
+        source_paths: Sequence[str | None] | None = None,
+    ) -> list[AnalysisResult]:
+        """Like :meth:`analyze` for several already-loaded images; the model backend batches them."""
+        loaded = [load_input(img) for img in images]
+        paths = source_paths if source_paths is not None else [im.source_path for im in loaded]
+        return self.backend.analyze_batch([im.array for im in loaded], question or DEFAULT_QUESTION, paths)
+
+    def chat(self, image_or_path) -> ChatSession:
+        """Start a multi-turn conversation about an image; its features are computed once."""
+        return ChatSession(self.backend, image_or_path)

@@ -1,0 +1,89 @@
+"""What every engine answers: :class:`AnalysisResult` (verdict, score, mask, regions, explanation)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+VERDICTS = ("tampered", "authentic")
+MASK_THRESHOLD = 0.5  # the fixed threshold the evaluation uses for pixel F1/IoU (DESIGN.md, "Evaluation")
+
+
+def regions_from_mask(mask: np.ndarray, min_area: int = 1) -> list[dict[str, Any]]:
+    """Connected regions of a binary mask, largest first: ``{"box": [x0, y0, x1, y1], "area": pixels}``.
+
+    Boxes are inclusive-exclusive pixel bounds (x1 = x0 + width), as in the predictions format.
+    """
+    import cv2
+
+    m = (np.asarray(mask) > 0).astype(np.uint8)
+    if not m.any():
+        return []
+    n, _, stats, _ = cv2.connectedComponentsWithStats(m, connectivity=8)
+    regions = []
+    for i in range(1, n):
+        x, y, w, h, area = (int(v) for v in stats[i, :5])
+        if area >= min_area:
+            regions.append({"box": [x, y, x + w, y + h], "area": area})
+    return sorted(regions, key=lambda r: r["area"], reverse=True)
+
+
+@dataclass
+class AnalysisResult:
+    """One answer about one image.
+
+    ``prob_map`` is float32 HxW in 0..1 at the image's size; ``mask`` is ``prob_map >= 0.5`` as uint8 0/1.
+    ``score`` is the probability that the image is edited. ``explanation`` is the text shown to people
+    (``<SEG>`` removed); ``engine`` says which backend answered (``"model"`` or ``"classical"``).
+    ``evidence`` holds what the answer rests on (the classical engine's cues; empty for the model).
+    """
+
+    verdict: str
+    score: float
+    prob_map: np.ndarray
+    explanation: str
+    engine: str
+    mask: np.ndarray | None = None
+    regions: list[dict[str, Any]] | None = None
+    question: str | None = None
+    downscaled: bool = False
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.verdict not in VERDICTS:
+            raise ValueError(f"verdict {self.verdict!r} is not one of {VERDICTS}")
+        self.score = float(np.clip(self.score, 0.0, 1.0))
+        self.prob_map = np.asarray(self.prob_map, dtype=np.float32)
+        if self.prob_map.ndim != 2:
+            raise ValueError(f"prob_map must be HxW, got shape {self.prob_map.shape}")
+        if self.mask is None:
+            self.mask = (self.prob_map >= MASK_THRESHOLD).astype(np.uint8)
+        else:
+            self.mask = (np.asarray(self.mask) > 0).astype(np.uint8)
+            if self.mask.shape != self.prob_map.shape:
+                raise ValueError(f"mask shape {self.mask.shape} differs from prob_map {self.prob_map.shape}")
+        if self.regions is None:
+            self.regions = regions_from_mask(self.mask)
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(width, height) of the image the result is about."""
+        h, w = self.prob_map.shape
+        return w, h
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready fields (no arrays): what ``--json`` prints and the predictions file stores."""
+        return {
+            "verdict": self.verdict,
+            "score": round(self.score, 6),
+            "explanation": self.explanation,
+            "engine": self.engine,
+            "regions": self.regions,
+            "question": self.question,
+            "downscaled": self.downscaled,
+            "mask_area": int(self.mask.sum()),
+            "width": self.size[0],
+            "height": self.size[1],
+        }
