@@ -1,0 +1,27 @@
+"""Synthetic forgeries with exact masks: splice, copy-move, removal, multi-source, plus post-processing."""
+
+from data_builders.synth.config import KINDS, SynthConfig, SynthConfigError
+from data_builders.synth.edits import EditError, Forgery, Source, copy_move, multi_source, removal, splice
+from data_builders.synth.generator import generate, make_sample
+from data_builders.synth.postprocess import postprocess
+from data_builders.synth.sources import SourceError, SourcePool, list_folder, list_manifest
+
+__all__ = [
+    "KINDS",
+    "EditError",
+    "Forgery",
+    "Source",
+    "SourceError",
+    "SourcePool",
+    "SynthConfig",
+    "SynthConfigError",
+    "copy_move",
+    "generate",
+    "list_folder",
+    "list_manifest",
+    "make_sample",
+    "multi_source",
+    "postprocess",
+    "removal",
+    "splice",
+]
