@@ -86,6 +86,30 @@ def iter_predictions(out_dir: str | os.PathLike) -> Iterator[dict[str, Any]]:
             raise ValueError(f"{path}:{i}: not valid JSON") from None
 
 
+def drop_torn_line(out_dir: str | os.PathLike) -> bool:
+    """Cut a torn last line (a run killed mid-write) off ``predictions.jsonl`` so appends start clean.
+
+    Returns True when something was cut. Call before resuming: an append after a torn line would glue the
+    new line onto it and lose both.
+    """
+    path = Path(out_dir) / PREDICTIONS_FILE
+    if not path.is_file():
+        return False
+    data = path.read_bytes()
+    if not data or data.endswith(b"\n"):
+        return False
+    cut = data.rfind(b"\n") + 1
+    try:
+        json.loads(data[cut:])
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        with open(path, "r+b") as f:
+            f.truncate(cut)
+        return True
+    with open(path, "ab") as f:  # a complete line that only lacks its newline is kept
+        f.write(b"\n")
+    return False
+
+
 def done_ids(out_dir: str | os.PathLike) -> set[str]:
     """Ids already predicted (errors included), for resuming."""
     return {row["id"] for row in iter_predictions(out_dir)}

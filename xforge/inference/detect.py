@@ -29,6 +29,7 @@ from xforge.predictions import (
     PREDICTIONS_FILE,
     append_prediction,
     done_ids,
+    drop_torn_line,
     iter_predictions,
     mask_filename,
     write_mask_png,
@@ -220,6 +221,8 @@ def run_detect(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     items = collect_inputs(inputs, roots)
+    if drop_torn_line(out):
+        logger.warning("%s: dropped a torn last line left by an interrupted run", out / PREDICTIONS_FILE)
     finished = done_ids(out)
     if finished:
         _check_engine(out, detector.engine)
