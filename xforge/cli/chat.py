@@ -29,7 +29,7 @@ def register(subparsers) -> None:
     p = subparsers.add_parser(
         "chat",
         help="multi-turn chat about one image",
-        description="Ask whether an image is edited, where and why. " + HELP.replace("\n", " "),
+        description="Ask whether an image is edited, where and why.\n\n" + HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("image", metavar="IMAGE", help="the image to talk about")

@@ -1,0 +1,123 @@
+"""Inference latency: per-image `detect` and first-turn vs later-turn `chat`, classical engine and a model.
+
+The model is the tiny test checkpoint (``xforge.testing.build_tiny_checkpoint``) unless ``--model`` names a
+real one. Chat turns: the first turn includes encoding the image (vision tower + SAM2 image encoder); later
+turns reuse those features, so they should cost at most half of the first. Every turn generates the same
+number of tokens (``--new-tokens``; a random tiny model never stops by itself) so turns compare fairly.
+
+Prints the figures last, on one line of name=value pairs (seconds).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from xforge.inference import Detector
+from xforge.inference.detect import run_detect
+
+QUESTIONS = ("Is this image edited? If so, where?", "Why do you think so?", "What kind of edit is it?")
+
+
+def make_images(folder: Path, n: int, size: int) -> list[np.ndarray]:
+    """``n`` textured pictures with a copy-moved block, written as JPEG files into ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    images = []
+    for i in range(n):
+        base = cv2.GaussianBlur(rng.integers(0, 256, (size, size, 3), dtype=np.uint8), (0, 0), size / 200 + 1)
+        base = np.clip(base.astype(np.int16) + rng.normal(0, 3, base.shape), 0, 255).astype(np.uint8)
+        s = size // 5
+        base[-s - 8 : -8, -s - 8 : -8] = base[8 : 8 + s, 8 : 8 + s]
+        cv2.imwrite(str(folder / f"img{i:03d}.jpg"), cv2.cvtColor(base, cv2.COLOR_RGB2BGR))
+        images.append(base)
+    return images
+
+
+def time_detect(detector: Detector, folder: Path, out: Path, batch_size: int) -> float:
+    """Seconds per image of run_detect over the folder (a fresh predictions folder)."""
+    summary = run_detect([folder], out, detector, batch_size=batch_size, progress=False)
+    if summary["errors"]:
+        raise RuntimeError(f"{summary['errors']} images failed: see {summary['predictions']}")
+    return summary["seconds"] / summary["done"]
+
+
+def time_chat(detector: Detector, images: list[np.ndarray], sync) -> tuple[float, float]:
+    """Median first-turn (encode + answer) and later-turn seconds over a chat per image."""
+    first, later = [], []
+    for image in images:
+        sync()
+        t0 = time.perf_counter()
+        session = detector.chat(image)
+        session.ask(QUESTIONS[0])
+        sync()
+        first.append(time.perf_counter() - t0)
+        for q in QUESTIONS[1:]:
+            t0 = time.perf_counter()
+            session.ask(q)
+            sync()
+            later.append(time.perf_counter() - t0)
+    return statistics.median(first), statistics.median(later)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--images", type=int, default=6, help="images per measurement")
+    ap.add_argument("--size", type=int, default=512, help="side of the test images in pixels")
+    ap.add_argument("--model", help="checkpoint to time instead of the tiny test model")
+    ap.add_argument("--device", default=None, help="device for the model (default: cuda if available)")
+    ap.add_argument("--dtype", default=None, help="model dtype (default: the checkpoint's)")
+    ap.add_argument("--new-tokens", type=int, default=32, help="tokens generated per turn")
+    ap.add_argument("--batch-size", type=int, default=4, help="batch size of the batched detect run")
+    args = ap.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+
+    import torch
+
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
+    figures: dict[str, str] = {"device": device, "size": str(args.size), "images": str(args.images)}
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp_path = Path(tmp)
+        images = make_images(tmp_path / "images", args.images, args.size)
+
+        classical = Detector.default()
+        figures["classical_detect_s_per_img"] = (
+            f"{time_detect(classical, tmp_path / 'images', tmp_path / 'c', 1):.4f}"
+        )
+        c_first, c_later = time_chat(classical, images, sync)
+        figures["classical_chat_first_s"] = f"{c_first:.4f}"
+        figures["classical_chat_later_s"] = f"{c_later:.5f}"
+
+        if args.model:
+            model_path, name = args.model, "model"
+        else:
+            from xforge.testing import build_tiny_checkpoint
+
+            model_path, name = build_tiny_checkpoint(tmp_path / "tiny"), "tiny"
+        model = Detector.from_pretrained(
+            model_path, device=device, dtype=args.dtype, max_new_tokens=args.new_tokens
+        )
+        time_chat(model, images[:1], sync)  # warm-up: lazy initialisation and kernel selection
+        figures[f"{name}_detect_s_per_img"] = (
+            f"{time_detect(model, tmp_path / 'images', tmp_path / 'm1', 1):.4f}"
+        )
+        figures[f"{name}_detect_b{args.batch_size}_s_per_img"] = (
+            f"{time_detect(model, tmp_path / 'images', tmp_path / 'mb', args.batch_size):.4f}"
+        )
+        m_first, m_later = time_chat(model, images, sync)
+        figures[f"{name}_chat_first_s"] = f"{m_first:.4f}"
+        figures[f"{name}_chat_later_s"] = f"{m_later:.4f}"
+        figures[f"{name}_later_over_first"] = f"{m_later / m_first:.3f}"
+    print(" ".join(f"{k}={v}" for k, v in figures.items()))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,85 @@
+"""Regenerate the README's chat example: a transcript and an overlay from the default (classical) engine.
+
+Runs the real ``xforge chat`` command on the shipped example image with piped questions, exactly as a user
+would, and writes ``chat_transcript.txt`` and ``overlay.png`` (downscaled, to keep the repository small) next
+to the example image in ``xforge/assets/examples/``.
+
+    python scripts/make_readme_example.py [--image PATH] [--out DIR]
+
+Prints the written files last, on one line of name=value pairs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import cv2
+
+REPO = Path(__file__).resolve().parent.parent
+EXAMPLES = REPO / "xforge" / "assets" / "examples"
+OUTPUTS = ("chat_transcript.txt", "overlay.png")
+QUESTIONS = (
+    "Is this image edited? If so, where?",
+    "Where exactly?",
+    "Why do you think so?",
+    "What kind of edit is it?",
+)
+OVERLAY_MAX_SIDE = 512
+
+
+def find_example() -> Path:
+    """The shipped example image: the one image file in the examples folder that this script did not make."""
+    candidates = sorted(
+        p
+        for p in EXAMPLES.glob("*")
+        if p.suffix.lower() in {".jpg", ".jpeg", ".png"} and p.name not in OUTPUTS and "mask" not in p.stem
+    )
+    if not candidates:
+        raise SystemExit(f"no example image in {EXAMPLES}; pass --image")
+    return candidates[0]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--image", type=Path, help="image to talk about (default: the shipped example)")
+    ap.add_argument("--out", type=Path, default=EXAMPLES, help="where the transcript and overlay go")
+    args = ap.parse_args()
+    image = (args.image or find_example()).resolve()
+    args.out.mkdir(parents=True, exist_ok=True)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        # Run where the image sits, under its plain name, so the transcript shows no machine paths.
+        work = Path(tmp)
+        (work / image.name).write_bytes(image.read_bytes())
+        proc = subprocess.run(
+            [sys.executable, "-m", "xforge", "chat", image.name, "--out", "xforge-chat"],
+            input="\n".join(QUESTIONS) + "\n",
+            capture_output=True,
+            text=True,
+            cwd=work,
+            check=False,
+        )
+        if proc.returncode != 0:
+            raise SystemExit(f"xforge chat failed ({proc.returncode}):\n{proc.stderr}")
+        # Piped questions are echoed after the prompt, so this reads as the interactive session would.
+        command = f"$ xforge chat {image.name}\n"
+        transcript = args.out / "chat_transcript.txt"
+        transcript.write_text(command + proc.stdout, encoding="utf-8")
+
+        overlay = cv2.imread(str(work / "xforge-chat" / f"{image.stem}_overlay.png"), cv2.IMREAD_COLOR)
+        if overlay is None:
+            raise SystemExit("xforge chat wrote no overlay")
+        scale = OVERLAY_MAX_SIDE / max(overlay.shape[:2])
+        if scale < 1:
+            overlay = cv2.resize(overlay, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        overlay_path = args.out / "overlay.png"
+        cv2.imwrite(str(overlay_path), overlay, [cv2.IMWRITE_PNG_COMPRESSION, 9])
+    print(f"image={image.name} transcript={transcript} overlay={overlay_path}")
+
+
+if __name__ == "__main__":
+    main()
