@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -90,6 +91,48 @@ def _check_pixels(path: str | os.PathLike, width: int, height: int, max_pixels: 
         )
 
 
+@dataclass(frozen=True)
+class ImageInfo:
+    """What the header tells without decoding: size after EXIF orientation, container, stored size."""
+
+    width: int
+    height: int
+    format: str | None
+    stored_size: tuple[int, int]  # (width, height) as stored, before orientation
+    ends_cleanly: bool  # JPEG ends with EOI / PNG with IEND; False hints at a truncated download
+
+
+# A file whose end marker is missing is suspect; look for it this far from the end because some cameras
+# pad JPEGs after EOI.
+_TAIL_BYTES = 4096
+_END_MARKERS = {"JPEG": b"\xff\xd9", "MPO": b"\xff\xd9", "PNG": b"IEND"}
+
+
+def _ends_cleanly(im: Image.Image) -> bool:
+    marker = _END_MARKERS.get(im.format or "")
+    fp = getattr(im, "fp", None)
+    if marker is None or fp is None:
+        return True
+    try:
+        fp.seek(0, os.SEEK_END)
+        fp.seek(max(0, fp.tell() - _TAIL_BYTES))
+        return marker in fp.read(_TAIL_BYTES)
+    except (OSError, ValueError):
+        return False
+
+
+def read_image_info(path: str | os.PathLike, *, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> ImageInfo:
+    """Header facts of an image (no pixel decoding); raises :class:`ImageReadError` like :func:`read_image`."""
+    with open_image(path) as im:
+        stored = im.size
+        width, height = stored
+        if _orientation(im) in _SWAPS_AXES:
+            width, height = height, width
+        info = ImageInfo(width, height, im.format, stored, _ends_cleanly(im))
+    _check_pixels(path, width, height, max_pixels)
+    return info
+
+
 def read_image_size(
     path: str | os.PathLike, *, max_pixels: int | None = DEFAULT_MAX_PIXELS
 ) -> tuple[int, int]:
@@ -97,12 +140,8 @@ def read_image_size(
 
     Raises :class:`ImageReadError` for missing, empty, unrecognised or oversized files.
     """
-    with open_image(path) as im:
-        width, height = im.size
-        if _orientation(im) in _SWAPS_AXES:
-            width, height = height, width
-    _check_pixels(path, width, height, max_pixels)
-    return width, height
+    info = read_image_info(path, max_pixels=max_pixels)
+    return info.width, info.height
 
 
 def to_uint8(arr: np.ndarray) -> np.ndarray:

@@ -155,3 +155,22 @@ def decode_mask(
     if expected_size is not None:
         mask = fit_mask(mask, expected_size, resize_policy=resize_policy, path=path)
     return np.ascontiguousarray(mask, dtype=np.uint8)
+
+
+def load_record_mask(record, root: str | os.PathLike) -> np.ndarray | None:
+    """Decode a manifest record's mask at its image's size (``None`` for authentic records).
+
+    Applies the repair the adapter recorded (``meta["mask_resize"] == "nearest"`` for datasets with a
+    documented size quirk); any other size mismatch raises :class:`MaskError`. Paths that escape the root
+    raise :class:`xforge.data.manifest.ManifestError`.
+    """
+    from xforge.data.manifest import resolve_path
+
+    data = record.to_dict() if hasattr(record, "to_dict") else dict(record)
+    if not data.get("mask"):
+        return None
+    size = (data["width"], data["height"]) if data.get("width") and data.get("height") else None
+    policy = (data.get("meta") or {}).get("mask_resize", "error")
+    return decode_mask(
+        resolve_path(root, data["mask"]), data["mask_format"], expected_size=size, resize_policy=policy
+    )

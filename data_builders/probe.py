@@ -1,0 +1,202 @@
+"""Turn candidate samples into manifest records: header sizes, mask checks, skips with reasons.
+
+Shared by every adapter (``xforge data build``) and every split protocol (``xforge data split``), so a file
+is judged the same way wherever it comes from. Only headers are read (Pillow's lazy open), in worker
+processes for large scans because header parsing is CPU-bound Python that threads cannot overlap.
+A file whose end marker is missing (a likely truncated download) is decoded in full to decide.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import zipfile
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from xforge.data.images import ImageReadError, read_image, read_image_info
+from xforge.data.masks import MaskError, decode_mask
+from xforge.data.schema import SampleRecord
+
+logger = logging.getLogger(__name__)
+
+# Below this many files a process pool costs more to start than it saves.
+PARALLEL_MIN_FILES = 4000
+CHUNK = 512
+
+
+@dataclass
+class Candidate:
+    """A sample an adapter found, before its files are checked. Paths are POSIX, relative to the root."""
+
+    image: str
+    label: str
+    mask: str | None = None
+    mask_format: str | None = None
+    manipulation: list[str] = field(default_factory=list)
+    original: str | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+    # "nearest" only where the dataset has a documented size quirk that nearest resampling repairs.
+    resize_policy: str = "error"
+    split: str | None = None
+
+
+@dataclass(frozen=True)
+class Skip:
+    """A file left out of a manifest, and why (always reported, never silent)."""
+
+    path: str
+    reason: str
+
+
+@dataclass
+class BuildResult:
+    records: list[SampleRecord]
+    skips: list[Skip]
+
+    def extend(self, other: BuildResult) -> None:
+        self.records.extend(other.records)
+        self.skips.extend(other.skips)
+
+
+def _npz_shape(path: Path) -> tuple[int, int]:
+    """(width, height) of the array in a FantasticReality-style .npz, from the .npy header only."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = [n for n in archive.namelist() if n.endswith(".npy")]
+            if not names:
+                raise MaskError(path, "the .npz archive holds no array")
+            name = "arr_0.npy" if "arr_0.npy" in names else names[0]
+            with archive.open(name) as f:
+                version = np.lib.format.read_magic(f)
+                if version == (1, 0):
+                    shape, _, _ = np.lib.format.read_array_header_1_0(f)
+                else:
+                    shape, _, _ = np.lib.format.read_array_header_2_0(f)
+    except FileNotFoundError:
+        raise MaskError(path, "no such file") from None
+    except PermissionError:
+        raise MaskError(path, "permission denied") from None
+    except (OSError, ValueError, zipfile.BadZipFile) as exc:
+        raise MaskError(path, f"not a readable .npz archive ({exc})") from None
+    dims = [d for d in shape if d != 1]
+    if len(dims) < 2:
+        raise MaskError(path, f"the mask array has shape {shape}, not an image")
+    return dims[1], dims[0]
+
+
+def _mask_facts(path: Path, mask_format: str) -> tuple[tuple[int, int], bool]:
+    """((width, height) as stored, ends_cleanly) of a mask file, from its header."""
+    if mask_format == "npz":
+        return _npz_shape(path), True
+    try:
+        info = read_image_info(path)
+    except ImageReadError as exc:
+        raise MaskError(path, exc.problem) from None
+    return info.stored_size, info.ends_cleanly
+
+
+def probe_one(root: str, cand: Candidate) -> tuple[dict[str, Any] | None, Skip | None]:
+    """Check one candidate's files; returns (record fields, None) or (None, Skip). Runs in workers."""
+    base = Path(root)
+    try:
+        info = read_image_info(base / cand.image)
+        if not info.ends_cleanly:
+            read_image(base / cand.image)  # a full decode decides whether it is really truncated
+    except ImageReadError as exc:
+        return None, Skip(cand.image, exc.problem)
+    fields: dict[str, Any] = {"width": info.width, "height": info.height}
+    meta = dict(cand.meta)
+    if cand.mask is not None:
+        mask_path = base / cand.mask
+        try:
+            (mw, mh), ends_cleanly = _mask_facts(mask_path, cand.mask_format or "")
+            if not ends_cleanly:
+                decode_mask(mask_path, cand.mask_format or "white_forged")
+            if (mw, mh) != (info.width, info.height):
+                if cand.resize_policy != "nearest":
+                    raise MaskError(
+                        mask_path,
+                        f"mask is {mw}x{mh} but its image is {info.width}x{info.height} "
+                        "and this dataset documents no repair",
+                    )
+                meta["mask_resize"] = "nearest"
+                meta["mask_size"] = [mw, mh]
+        except MaskError as exc:
+            return None, Skip(cand.mask, f"mask of {cand.image}: {exc.problem}")
+    fields["meta"] = meta
+    return fields, None
+
+
+def _probe_chunk(root: str, chunk: Sequence[Candidate]) -> list[tuple[dict[str, Any] | None, Skip | None]]:
+    return [probe_one(root, c) for c in chunk]
+
+
+def finalize(
+    dataset: str,
+    root: str | os.PathLike,
+    candidates: Iterable[Candidate],
+    *,
+    default_split: str,
+    workers: int | None = None,
+    progress: Any | None = None,
+) -> BuildResult:
+    """Probe candidates (in parallel for big scans) and build validated records; skips carry reasons.
+
+    ``progress`` is a tqdm-like bar: its ``total`` is set here and ``update(n)`` called as chunks finish.
+    Record ids are ``<dataset>/<image path>``, unique because image paths are unique within a root.
+    """
+    cands = list(candidates)
+    root = str(Path(root).resolve())
+    chunks = [cands[i : i + CHUNK] for i in range(0, len(cands), CHUNK)]
+    if workers is None:
+        workers = min(os.cpu_count() or 1, 8)
+    results: list[tuple[dict[str, Any] | None, Skip | None]] = []
+    if progress is not None:
+        progress.total = len(cands)
+        progress.refresh()
+    if workers > 1 and len(cands) >= PARALLEL_MIN_FILES:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            for part in pool.map(_probe_chunk, [root] * len(chunks), chunks):
+                results.extend(part)
+                if progress is not None:
+                    progress.update(len(part))
+    else:
+        for chunk in chunks:
+            results.extend(_probe_chunk(root, chunk))
+            if progress is not None:
+                progress.update(len(chunk))
+    out = BuildResult([], [])
+    seen: set[str] = set()
+    for cand, (fields, skip) in zip(cands, results):
+        if skip is not None:
+            out.skips.append(skip)
+            continue
+        if cand.image in seen:
+            out.skips.append(Skip(cand.image, "listed twice; kept the first occurrence"))
+            continue
+        seen.add(cand.image)
+        out.records.append(
+            SampleRecord(
+                id=f"{dataset}/{cand.image}",
+                dataset=dataset,
+                split=cand.split or default_split,
+                image=cand.image,
+                label=cand.label,
+                mask=cand.mask,
+                mask_format=cand.mask_format if cand.mask else None,
+                manipulation=list(cand.manipulation),
+                width=fields["width"],
+                height=fields["height"],
+                original=cand.original,
+                meta=fields["meta"],
+            )
+        )
+    for skip in out.skips:
+        logger.warning("%s: skipped %s: %s", dataset, skip.path, skip.reason)
+    return out
