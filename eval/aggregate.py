@@ -1,0 +1,92 @@
+"""Per-image rows -> one flat table per dataset plus an average row (the keys metrics.json uses).
+
+Per dataset: localization numbers are means over its tampered images that have a ground-truth mask and a
+usable prediction (authentic images never enter them); ``ciou`` / ``giou`` use the same images; detection
+numbers use every image with a usable score; explanation numbers every image with a reference and an
+explanation; grounding rates every image whose explanation makes a claim. The average row is the unweighted
+mean of the datasets' values (the "Avg" column of TruFor / IMDL-BenCo tables); counts are summed there.
+A number that cannot be computed (no image qualifies) is None, written as null / "n/a".
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+
+from eval.metrics.detection import detection_scores
+from eval.metrics.localization import ciou, giou, mean_defined
+
+LOC_BASE = ("pixel_f1", "pixel_iou", "pixel_precision", "pixel_recall", "pixel_auc", "pixel_f1_best")
+LOC_SUFFIXES = ("", "_inv", "_border", "_border_inv")
+DETECTION_KEYS = ("image_auc", "image_ap", "image_acc", "image_bacc", "image_f1")
+EXPLANATION_KEYS = ("css", "rouge_l", "bleu4", "meteor", "cider")
+GROUNDING_KEYS = ("grounding_pred", "grounding_gt")
+COUNT_KEYS = ("n_images", "n_tampered", "n_localized", "n_missing", "n_errors", "n_auc_undefined")
+AVERAGE = "average"
+
+
+def metric_keys(inverted: bool = False, border: bool = False) -> list[str]:
+    """Every metric key a table may hold, in report order."""
+    keys = list(LOC_BASE)
+    for on, suffix in ((inverted, "_inv"), (border, "_border"), (inverted and border, "_border_inv")):
+        if on:
+            keys += [k + suffix for k in LOC_BASE]
+    return [*keys, "ciou", "giou", *DETECTION_KEYS, *EXPLANATION_KEYS, *GROUNDING_KEYS]
+
+
+def _rate(values: Iterable[Any]) -> float | None:
+    vals = [bool(v) for v in values if v is not None]
+    return sum(vals) / len(vals) if vals else None
+
+
+def dataset_table(
+    rows: Sequence[dict[str, Any]], explanation: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The flat table of one dataset's rows (``explanation``: the corpus-level text scores of those rows)."""
+    ok = [r for r in rows if r["status"] == "ok"]
+    loc = [r for r in ok if "pixel_f1" in r]
+    table: dict[str, Any] = {
+        "n_images": len(rows),
+        "n_tampered": sum(1 for r in rows if r["y"] == 1),
+        "n_localized": len(loc),
+        "n_missing": sum(1 for r in rows if r["status"] == "missing"),
+        "n_errors": sum(1 for r in rows if r["status"] == "error"),
+    }
+    if loc:
+        for suffix in LOC_SUFFIXES:
+            for base in LOC_BASE:
+                key = base + suffix
+                if key in loc[0]:
+                    value, skipped = mean_defined(r.get(key) for r in loc)
+                    table[key] = value
+                    if key == "pixel_auc":
+                        table["n_auc_undefined"] = skipped
+        inter = np.array([r["intersection"] for r in loc])
+        union = np.array([r["union"] for r in loc])
+        table["ciou"], table["giou"] = ciou(inter, union), giou(inter, union)
+    scored = [r for r in ok if r.get("score") is not None]
+    if scored:
+        table.update(detection_scores([r["y"] for r in scored], [r["score"] for r in scored]))
+    if explanation:
+        table.update(explanation)
+    for key in GROUNDING_KEYS:
+        if any(key in r for r in ok):
+            table[key] = _rate(r.get(key) for r in ok)
+    return table
+
+
+def average_table(tables: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Unweighted mean over datasets of every metric, counts summed."""
+    avg: dict[str, Any] = {}
+    keys = [k for t in tables.values() for k in t]
+    for key in dict.fromkeys(keys):
+        values = [t.get(key) for t in tables.values()]
+        if key.startswith("n_"):
+            avg[key] = int(sum(v for v in values if v is not None))
+            continue
+        defined = [v for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))]
+        avg[key] = float(np.mean(defined)) if defined else None
+    return avg

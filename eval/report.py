@@ -1,0 +1,325 @@
+"""The evaluation report: metrics.json, metrics.md, per_image.csv, ROC / PR plots and a qualitative grid.
+
+``metrics.json``: ``datasets`` (per dataset a flat mapping with the issue's key names -- ``pixel_f1``,
+``pixel_iou``, ``pixel_precision``, ``pixel_recall``, ``pixel_auc``, ``pixel_f1_best``, ``ciou``, ``giou``,
+``image_auc``, ``image_ap``, ``image_acc``, ``image_bacc``, ``image_f1``, ``css``, ``rouge_l``, ``bleu4``,
+``meteor``, ``cider``, ``grounding_pred``, ``grounding_gt``, ``n_images``, ``n_tampered`` -- wherever the
+metric applies, plus the ``*_inv`` / ``*_border`` variants when asked and a few more counts), ``average``
+(the same keys), ``robustness`` (per perturbation the same structure, when run), ``options``, ``inputs``
+and ``definitions`` (what every key means, so the file explains itself).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from eval.aggregate import AVERAGE, COUNT_KEYS, metric_keys
+from eval.metrics.explanation import METEOR_LABEL
+from eval.scoring import EvalOptions
+
+log = logging.getLogger(__name__)
+
+DEFINITIONS = {
+    "pixel_f1": "mean over tampered images of pixel F1 at p > 0.5 (IMDL-BenCo / TruFor F1_th)",
+    "pixel_iou": "mean over tampered images of pixel IoU of the forged class at p > 0.5",
+    "pixel_precision": "mean over tampered images of pixel precision at p > 0.5",
+    "pixel_recall": "mean over tampered images of pixel recall at p > 0.5",
+    "pixel_auc": "mean over tampered images of pixel ROC AUC (images with a one-class mask left out)",
+    "pixel_f1_best": "ORACLE: mean over tampered images of the F1 at each image's own best threshold",
+    "ciou": "LISA cIoU: sum of intersections / sum of unions over the tampered images, at p > 0.5",
+    "giou": "LISA gIoU: mean per-image IoU at p > 0.5, empty mask and empty prediction counting 1",
+    "image_auc": "image-level ROC AUC, edited images positive",
+    "image_ap": "image-level average precision, edited images positive",
+    "image_acc": "image-level accuracy at score > 0.5",
+    "image_bacc": "image-level balanced accuracy at score > 0.5 (mean of TPR and TNR)",
+    "image_f1": "image-level F1 at score > 0.5, edited images positive",
+    "css": "cosine similarity of sentence embeddings, explanation vs reference (FakeShield's CSS)",
+    "rouge_l": "ROUGE-L F-measure (rouge-score), best reference, mean over images",
+    "bleu4": "corpus BLEU-4 (nltk), smoothing method1",
+    "meteor": METEOR_LABEL + ", mean over images",
+    "cider": "CIDEr-D (pycocoevalcap), IDF from this set's references",
+    "grounding_pred": "share of explanations whose named region agrees with the PREDICTED mask",
+    "grounding_gt": "share of explanations whose named region agrees with the GROUND-TRUTH mask",
+    "n_images": "images in the manifest(s)",
+    "n_tampered": "edited images (tampered or synthetic)",
+    "n_localized": "tampered images with a ground-truth mask and a usable prediction (localization set)",
+    "n_missing": "images with no prediction line (left out of every metric)",
+    "n_errors": "images whose prediction or files could not be used (see per_image.csv)",
+    "n_auc_undefined": "tampered images left out of pixel_auc because their mask is all forged or empty",
+    "n_explained": "images with both an explanation and a reference",
+    "*_inv": "inverted-map variant: max of the score of the map and of 1 - map (TruFor), per image",
+    "*_border": "TruFor border exclusion: positives eroded 15x15, negatives outside the mask dilated 11x11",
+}
+
+HEADINGS = {
+    "pixel_f1": "F1",
+    "pixel_iou": "IoU",
+    "pixel_precision": "Prec",
+    "pixel_recall": "Rec",
+    "pixel_auc": "AUC",
+    "pixel_f1_best": "F1 best (oracle)",
+    "ciou": "cIoU",
+    "giou": "gIoU",
+    "image_auc": "AUC",
+    "image_ap": "AP",
+    "image_acc": "Acc",
+    "image_bacc": "bAcc",
+    "image_f1": "F1",
+    "css": "CSS",
+    "rouge_l": "ROUGE-L",
+    "bleu4": "BLEU-4",
+    "meteor": "METEOR*",
+    "cider": "CIDEr-D",
+    "grounding_pred": "vs predicted mask",
+    "grounding_gt": "vs ground truth",
+}
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, (float, np.floating)):
+        return None if not math.isfinite(float(value)) else float(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        return str(int(value))
+    return f"{float(value):.3f}"
+
+
+def _section(title: str, keys: list[str], tables: dict[str, dict[str, Any]], note: str = "") -> list[str]:
+    keys = [k for k in keys if any(k in t for t in tables.values())]
+    if not keys:
+        return []
+    names = [HEADINGS.get(k.split("_inv")[0].split("_border")[0], k) + _variant(k) for k in keys]
+    lines = [f"### {title}", ""]
+    if note:
+        lines += [note, ""]
+    lines += ["| dataset | " + " | ".join(names) + " |", "|---|" + "---|" * len(keys)]
+    for ds, t in tables.items():
+        name = f"**{ds}**" if ds == AVERAGE else ds
+        lines.append(f"| {name} | " + " | ".join(_fmt(t.get(k)) for k in keys) + " |")
+    return [*lines, ""]
+
+
+def _variant(key: str) -> str:
+    if key.endswith("_border_inv"):
+        return " [border, inv]"
+    if key.endswith("_border"):
+        return " [border]"
+    if key.endswith("_inv"):
+        return " [inv]"
+    return ""
+
+
+def markdown(document: dict[str, Any], options: EvalOptions, plots: list[str]) -> str:
+    """metrics.md: the tables a person reads, with what each number means."""
+    tables = {**document["datasets"], AVERAGE: document[AVERAGE]}
+    keys = metric_keys(options.inverted, options.border)
+    loc_keys = [k for k in keys if k.startswith("pixel_")] + ["ciou", "giou"]
+    lines = ["# xforge evaluation", ""]
+    lines += [
+        f"Manifests: {', '.join(document['inputs']['manifests'])}  ",
+        f"Predictions: {', '.join(document['inputs']['predictions'])}  ",
+        f"Detection score from: `{options.score_from}`; threshold {options.threshold}; "
+        f"{document['inputs']['processes']} process(es).",
+        "",
+        "## Counts",
+        "",
+    ]
+    lines += _section("Images", list(COUNT_KEYS) + ["n_explained"], tables)
+    lines += ["## Metrics", ""]
+    lines += _section(
+        "Localization (tampered images only, per image then averaged)",
+        loc_keys,
+        tables,
+        "F1 best is an oracle (threshold chosen per image with the ground truth); [inv] = max of map and "
+        "1 - map; [border] = TruFor border exclusion. These variants are never mixed into the plain columns.",
+    )
+    lines += _section(
+        "Detection (all images, edited = positive, threshold 0.5)",
+        list(("image_auc", "image_ap", "image_acc", "image_bacc", "image_f1")),
+        tables,
+    )
+    lines += _section(
+        "Explanation", ["css", "rouge_l", "bleu4", "meteor", "cider"], tables, "*" + METEOR_LABEL + "."
+    )
+    lines += _section(
+        "Grounding consistency (share of explanations whose named region agrees with the mask)",
+        ["grounding_pred", "grounding_gt"],
+        tables,
+    )
+    for tag, rob in document.get("robustness", {}).items():
+        lines += _section(
+            f"Robustness: {tag}",
+            [k for k in keys if not k.endswith(("_inv", "_border"))],
+            {**rob["datasets"], AVERAGE: rob[AVERAGE]},
+        )
+    if plots:
+        lines += ["## Plots", ""] + [f"![{p}]({p})" for p in plots] + [""]
+    lines += ["## Definitions", ""] + [f"- `{k}`: {v}" for k, v in DEFINITIONS.items()] + [""]
+    return "\n".join(lines)
+
+
+CSV_FIRST = ("id", "dataset", "label", "status", "error", "score", "verdict")
+CSV_SKIP = {"fp", "references", "image_path", "gt_mask_path", "pred_mask_path"}
+
+
+def write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
+    """One line per image: identity, status, every per-image number, the explanation, the paths last."""
+    keys = list(CSV_FIRST)
+    for r in rows:
+        keys += [k for k in r if k not in keys and k not in CSV_SKIP]
+    keys += ["image_path", "gt_mask_path", "pred_mask_path"]
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=keys, extrasaction="ignore")
+        w.writeheader()
+        for r in rows:
+            w.writerow({k: ("" if r.get(k) is None else r.get(k)) for k in keys})
+
+
+def plot_curves(out: Path, rows: list[dict[str, Any]]) -> list[str]:
+    """roc.png and pr.png: image-level curves, one line per dataset with both classes scored."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from sklearn.metrics import precision_recall_curve, roc_curve
+
+    by_ds: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        if r["status"] == "ok" and r.get("score") is not None:
+            by_ds.setdefault(r["dataset"], []).append(r)
+    by_ds = {d: rs for d, rs in by_ds.items() if len({r["y"] for r in rs}) == 2}
+    if not by_ds:
+        return []
+    written = []
+    for name, title in (("roc.png", "Image-level ROC"), ("pr.png", "Image-level precision-recall")):
+        fig, ax = plt.subplots(figsize=(5, 5))
+        for ds, rs in by_ds.items():
+            y = [r["y"] for r in rs]
+            s = [r["score"] for r in rs]
+            if name == "roc.png":
+                fpr, tpr, _ = roc_curve(y, s)
+                ax.plot(fpr, tpr, label=ds)
+            else:
+                prec, rec, _ = precision_recall_curve(y, s)
+                ax.plot(rec, prec, label=ds)
+        if name == "roc.png":
+            ax.plot([0, 1], [0, 1], "k:", lw=0.8)
+            ax.set(xlabel="false positive rate", ylabel="true positive rate")
+        else:
+            ax.set(xlabel="recall", ylabel="precision")
+        ax.set(title=title, xlim=(0, 1), ylim=(0, 1.02))
+        ax.legend(loc="lower right", fontsize=8)
+        fig.tight_layout()
+        fig.savefig(out / name, dpi=110)
+        plt.close(fig)
+        written.append(name)
+    return written
+
+
+def _thumb(arr: np.ndarray, size: int = 256) -> np.ndarray:
+    import cv2
+
+    h, w = arr.shape[:2]
+    f = size / max(h, w)
+    return (
+        cv2.resize(arr, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA)
+        if f < 1
+        else arr
+    )
+
+
+def plot_qualitative(out: Path, rows: list[dict[str, Any]], k: int = 4) -> list[str]:
+    """qualitative.png: the k best and k worst tampered images by pixel F1 -- image, ground truth, prediction."""
+    import cv2
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from xforge.data.images import read_image
+    from xforge.data.masks import decode_mask
+
+    loc = [r for r in rows if r["status"] == "ok" and "pixel_f1" in r and r.get("image_path")]
+    if not loc or k <= 0:
+        return []
+    ranked = sorted(loc, key=lambda r: (r["pixel_f1"], r.get("pixel_f1_best") or 0.0), reverse=True)
+    picks = [("best", r) for r in ranked[:k]]
+    picks += [("worst", r) for r in ranked[::-1][: min(k, max(0, len(ranked) - k))]]
+    fig, axes = plt.subplots(len(picks), 3, figsize=(9, 3 * len(picks)), squeeze=False)
+    for row_axes, (kind, r) in zip(axes, picks):
+        try:
+            image = _thumb(read_image(r["image_path"]))
+            gt = decode_mask(r["gt_mask_path"], r["mask_format"])
+            gt = _thumb((gt > 0).astype(np.uint8) * 255)
+            pred = cv2.imread(r["pred_mask_path"], cv2.IMREAD_GRAYSCALE) if r.get("pred_mask_path") else None
+            pred = _thumb(pred) if pred is not None else np.zeros_like(gt)
+        except (ValueError, OSError) as exc:
+            log.warning("qualitative grid: %s: %s", r["id"], exc)
+            for ax in row_axes:
+                ax.axis("off")
+            continue
+        panels = (image, gt, pred)
+        titles = (f"{kind}: {r['id']}"[:40], "ground truth", f"prediction F1={r['pixel_f1']:.2f}")
+        for ax, panel, title in zip(row_axes, panels, titles):
+            ax.imshow(panel, cmap=None if panel.ndim == 3 else "gray", vmin=0, vmax=255)
+            ax.set_title(title, fontsize=8)
+            ax.axis("off")
+    fig.tight_layout()
+    fig.savefig(out / "qualitative.png", dpi=90)
+    plt.close(fig)
+    return ["qualitative.png"]
+
+
+PLOTS = ("roc.png", "pr.png", "qualitative.png")
+
+
+def write_summary(out: Path, document: dict[str, Any], options: EvalOptions) -> None:
+    """metrics.json and metrics.md (the plots already in ``out`` are linked)."""
+    document = {**document, "definitions": DEFINITIONS}
+    plots = [p for p in PLOTS if (out / p).is_file()]
+    (out / "metrics.json").write_text(json.dumps(_json_safe(document), indent=2) + "\n", encoding="utf-8")
+    (out / "metrics.md").write_text(markdown(document, options, plots), encoding="utf-8")
+
+
+def write_report(
+    out: Path, document: dict[str, Any], rows: list[dict[str, Any]], options: EvalOptions
+) -> None:
+    """Write every report file into ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    for name in PLOTS:  # a rerun must not link plots of an earlier run that this one could not draw
+        (out / name).unlink(missing_ok=True)
+    write_csv(out / "per_image.csv", rows)
+    plot_curves(out, rows)
+    plot_qualitative(out, rows)
+    write_summary(out, document, options)
+    log.info("report written to %s", out)
+
+
+def add_robustness(
+    out: Path, document: dict[str, Any], robust: dict[str, dict[str, Any]], options: EvalOptions
+) -> dict[str, Any]:
+    """Add each perturbation's tables to the document under ``robustness`` and rewrite the summary."""
+    document = {
+        **document,
+        "robustness": {tag: {"datasets": d["datasets"], AVERAGE: d[AVERAGE]} for tag, d in robust.items()},
+    }
+    write_summary(out, document, options)
+    return document
