@@ -1,0 +1,17 @@
+"""The xforge model: VLM + LoRA emits <SEG>, SAM2 decodes the mask, a forensic stream sees the pixels.
+
+See DESIGN.md ("Model contract") and ``xforge.model.modeling``.
+"""
+
+from xforge.model.config import XForgeConfig
+from xforge.model.modeling import GenerationOutput, ImageFeatures, XForgeModel, XForgeOutput
+from xforge.model.processing import XForgeProcessor
+
+__all__ = [
+    "GenerationOutput",
+    "ImageFeatures",
+    "XForgeConfig",
+    "XForgeModel",
+    "XForgeOutput",
+    "XForgeProcessor",
+]

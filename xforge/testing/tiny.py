@@ -1,0 +1,79 @@
+"""``build_tiny_checkpoint``: a complete xforge checkpoint folder with tiny random weights.
+
+The backbone (a tiny model of the chosen family) is saved to ``backbone/`` inside the folder and named by a
+relative ``base_model``; SAM2 is the official ``sam2.1_hiera_t`` config shrunk by hydra overrides (16-dim
+Hiera, 32-dim decoder, 256 px input). Everything goes through ``XForgeModel.build`` / ``save_pretrained``,
+so ``XForgeModel.from_pretrained(path)`` exercises the real loading path.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+
+from xforge.model.checkpoint import BACKBONE_DIR
+from xforge.model.config import XForgeConfig
+from xforge.testing.families import tiny_backbone
+
+TINY_SAM2_CONFIG = "configs/sam2.1/sam2.1_hiera_t.yaml"
+TINY_SAM2_IMAGE_SIZE = 256
+TINY_SAM2_OVERRIDES = [
+    "++model.image_encoder.trunk.embed_dim=16",
+    "++model.image_encoder.trunk.num_heads=1",
+    "++model.image_encoder.trunk.stages=[1,1,2,1]",
+    # Global attention must not fall on a pooling block (the first block of a stage).
+    "++model.image_encoder.trunk.global_att_blocks=[3]",
+    "++model.image_encoder.trunk.window_spec=[8,4,4,2]",
+    "++model.image_encoder.neck.d_model=32",
+    "++model.image_encoder.neck.backbone_channel_list=[128,64,32,16]",
+    "++model.image_encoder.neck.position_encoding.num_pos_feats=32",
+    "++model.memory_attention.num_layers=0",
+]
+
+
+def tiny_config(family: str = "qwen2_5_vl", *, forensic_stream: bool = True, **overrides) -> XForgeConfig:
+    """XForgeConfig of a tiny model whose backbone lives in the checkpoint's ``backbone/`` folder."""
+    settings = dict(
+        family=family,
+        base_model=BACKBONE_DIR,
+        sam2_config=TINY_SAM2_CONFIG,
+        sam2_checkpoint=None,
+        sam2_overrides=list(TINY_SAM2_OVERRIDES),
+        sam2_image_size=TINY_SAM2_IMAGE_SIZE,
+        forensic_stream=forensic_stream,
+        forensic_channels=8,
+        lora_r=4,
+        lora_alpha=8,
+        lora_dropout=0.0,
+    )
+    settings.update(overrides)
+    return XForgeConfig(**settings)
+
+
+def build_tiny_checkpoint(
+    out_dir: str | os.PathLike,
+    family: str = "qwen2_5_vl",
+    forensic_stream: bool = True,
+    seed: int = 0,
+    **config_overrides,
+) -> Path:
+    """Save a tiny random xforge model + processor of ``family`` into ``out_dir``; returns the folder."""
+    from xforge.model.modeling import XForgeModel
+    from xforge.model.processing import XForgeProcessor
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    hf_model, backbone_processor = tiny_backbone(family, seed=seed)
+    hf_model.save_pretrained(out / BACKBONE_DIR)
+    backbone_processor.save_pretrained(out / BACKBONE_DIR)
+    config = tiny_config(family, forensic_stream=forensic_stream, **config_overrides)
+    processor = XForgeProcessor(
+        backbone_processor, family=family, sam2_image_size=config.sam2_image_size, seg_token=config.seg_token
+    )
+    torch.manual_seed(seed)
+    model = XForgeModel.build(config, processor, root=out)
+    model.save_pretrained(out)
+    processor.save_pretrained(out)
+    return out
