@@ -42,7 +42,7 @@ def rng_for(key: str, salt: int = 0) -> np.random.Generator:
     return np.random.default_rng([zlib.crc32(key.encode("utf-8")), salt])
 
 
-def _pick(rng: np.random.Generator, options):
+def pick(rng: np.random.Generator, options):
     return options[int(rng.integers(len(options)))]
 
 
@@ -51,9 +51,9 @@ def where_phrase(location: LocationDescription, rng: np.random.Generator) -> str
     cells = location.cells
     if cells in BAND_NAMES:
         name = BAND_NAMES[cells]
-        return _pick(rng, (name, *ALTERNATES.get(name, ())))
+        return pick(rng, (name, *ALTERNATES.get(name, ())))
     names = [CELL_NAMES[c] for c in sorted(cells)]
-    names = [_pick(rng, (n, *ALTERNATES.get(n, ()))) for n in names]
+    names = [pick(rng, (n, *ALTERNATES.get(n, ()))) for n in names]
     if len(names) == 1:
         return names[0]
     return ", ".join(names[:-1]) + " and " + names[-1]
@@ -95,7 +95,7 @@ class Explanation:
 
 def what_sentence(facts: EditFacts, rng: np.random.Generator) -> str:
     kind = facts.kind if facts.kind in P.WHAT else "unknown"
-    what = _pick(rng, P.WHAT[kind]).format(n=P.NUMBER_WORDS.get(len(facts.sources), len(facts.sources)))
+    what = pick(rng, P.WHAT[kind]).format(n=P.NUMBER_WORDS.get(len(facts.sources), len(facts.sources)))
     extra = ""
     d = facts.details
     if kind == "copy-move" and ("rotation_deg" in d or "scale" in d):
@@ -123,7 +123,7 @@ def cue_sentence(facts: EditFacts, rng: np.random.Generator, n: int | None = Non
         cues.append(
             f"the pasted content was compressed at about JPEG quality {q} before pasting, unlike the host"
         )
-    return _pick(rng, intros).format(cues=_join(cues))
+    return pick(rng, intros).format(cues=_join(cues))
 
 
 def post_sentence(facts: EditFacts, rng: np.random.Generator) -> str:
@@ -140,7 +140,7 @@ def post_sentence(facts: EditFacts, rng: np.random.Generator) -> str:
             bits.append("given extra noise")
         elif op["op"] == "jpeg":
             bits.append(f"saved as JPEG at quality {op['quality']}")
-    tail = _pick(
+    tail = pick(
         rng, (", which weakens but does not erase these traces.", ", which makes fine traces fainter.", ".")
     )
     return f"After the edit the file was {_join(bits)}{tail}"
@@ -152,26 +152,26 @@ def where_sentence(facts: EditFacts, rng: np.random.Generator) -> tuple[str, str
     if loc is None:
         return "", ""
     count = facts.n_regions
-    template = _pick(rng, P.WHERE_MULTI if count >= 2 else P.WHERE)
+    template = pick(rng, P.WHERE_MULTI if count >= 2 else P.WHERE)
     fields = dict(
         size=size_phrase(loc, rng),
         shape=loc.shape,
         where=where_phrase(loc, rng),
         count=P.NUMBER_WORDS.get(count, str(count)),
     )
-    suffix = _pick(rng, P.SEG_SUFFIXES).format(seg=SEG_TOKEN)
+    suffix = pick(rng, P.SEG_SUFFIXES).format(seg=SEG_TOKEN)
     return template.format(seg="", **fields), template.format(seg=suffix, **fields)
 
 
 def explain(facts: EditFacts, rng: np.random.Generator) -> Explanation:
     """The explanation of one sample; ``Explanation.text(seg=...)`` says whether the mask token is emitted."""
     if facts.label == "authentic":
-        return Explanation(verdict=_pick(rng, P.AUTHENTIC_VERDICTS), cues=cue_sentence(facts, rng))
+        return Explanation(verdict=pick(rng, P.AUTHENTIC_VERDICTS), cues=cue_sentence(facts, rng))
     if facts.label == "synthetic" and facts.location is None:
-        return Explanation(verdict=_pick(rng, P.SYNTHETIC_VERDICTS))
+        return Explanation(verdict=pick(rng, P.SYNTHETIC_VERDICTS))
     where, where_seg = where_sentence(facts, rng)
     return Explanation(
-        verdict=_pick(rng, P.TAMPERED_VERDICTS),
+        verdict=pick(rng, P.TAMPERED_VERDICTS),
         where=where,
         where_seg=where_seg,
         what=what_sentence(facts, rng),

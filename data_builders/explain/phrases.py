@@ -137,10 +137,12 @@ WHERE = (
     "Look at the {where}, where a {size} region was changed{seg}.",
     "The tampered area sits in the {where} and is {size}{seg}.",
 )
+# Several regions: the grid words name the cells holding most of the edited pixels (xforge.location's
+# cells_of_mask), so the text says "mostly" -- small outlying pieces are not named.
 WHERE_MULTI = (
-    "The edits form {count} separate regions, in the {where}{seg}.",
-    "There are {count} edited regions, spread over the {where}{seg}.",
-    "I see {count} manipulated regions in the {where}; together they are {size}{seg}.",
+    "The edits form {count} separate regions, mostly in the {where}{seg}.",
+    "There are {count} edited regions, concentrated in the {where}{seg}.",
+    "I see {count} manipulated regions, most of them in the {where}; together they are {size}{seg}.",
 )
 SEG_SUFFIXES = (" {seg}", " ({seg})", ", shown here: {seg}", " -- mask: {seg}")
 
