@@ -1,0 +1,389 @@
+"""The training loop the three stage recipes share (accelerate + optional DeepSpeed).
+
+What it does, in order: build the :class:`~accelerate.Accelerator` and check that it sees the same world as
+``torch.distributed``; build the seeded data pipeline; AdamW over the trainable parameters with a cosine
+schedule and linear warm-up; train with gradient accumulation, mixed precision and gradient clipping; every
+``run.save_every`` optimizer steps write an atomic resumable checkpoint; every ``run.eval_every`` steps
+validate on the held-out conversations; at the end write the model as a ``save_pretrained`` folder
+(``<output_dir>/final``) that the next stage, ``xforge chat`` and ``xforge eval`` load.
+
+Resuming (``--resume``) restores model, optimizer, scheduler and RNG states (``accelerator.load_state``) and
+replays the data order: samplers depend only on ``(seed, epoch)``, and the batches of the interrupted epoch
+that were already consumed are skipped with ``accelerator.skip_first_batches``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+from collections.abc import Callable
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from accelerate import Accelerator
+from accelerate.utils import DistributedType, InitProcessGroupKwargs, ProjectConfiguration, set_seed
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+from transformers import get_cosine_with_min_lr_schedule_with_warmup
+
+from train_stages import checkpoint as ckpt
+from train_stages.config import ConfigError, TrainConfig, build_arg_parser, load_config
+from train_stages.data import build_dataset, build_sampler
+from train_stages.model_setup import setup_model
+from train_stages.validate import validate
+
+logger = logging.getLogger(__name__)
+
+METRICS_NAME = "metrics.jsonl"
+FINAL_NAME = "final"
+MERGED_NAME = "merged"
+
+
+class DistributedSetupError(RuntimeError):
+    """accelerate's view of the process group disagrees with torch.distributed's."""
+
+
+def make_accelerator(cfg: TrainConfig) -> Accelerator:
+    """An Accelerator configured from ``cfg.run`` and whatever ``accelerate launch`` set in the environment."""
+    out = Path(cfg.run.output_dir)
+    handlers = []
+    use_deepspeed = os.environ.get("ACCELERATE_USE_DEEPSPEED", "false").lower() == "true"
+    if use_deepspeed and not torch.cuda.is_available() and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        # accelerate picks no process-group backend for DeepSpeed on a CPU-only machine and then reports
+        # one process per rank (every rank "main", unsharded data). Naming gloo, the CPU backend DeepSpeed's
+        # CPU accelerator also uses, gives accelerate the real world size.
+        handlers.append(InitProcessGroupKwargs(backend="gloo"))
+    accelerator = Accelerator(
+        gradient_accumulation_steps=cfg.optim.grad_accum,
+        mixed_precision=cfg.run.mixed_precision,
+        log_with=cfg.run.trackers or None,
+        project_config=ProjectConfiguration(project_dir=str(out), logging_dir=str(out / "logs")),
+        kwargs_handlers=handlers,
+    )
+    check_world(accelerator)
+    return accelerator
+
+
+def check_world(accelerator: Accelerator) -> None:
+    """Fail loudly when accelerate, the launcher's environment and torch.distributed disagree on the world.
+
+    Main-process-only saving and logging are only correct if ``accelerator.process_index`` is the real rank.
+    """
+    env_world = int(os.environ.get("WORLD_SIZE", "1"))
+    env_rank = int(os.environ.get("RANK", "0"))
+    views = {
+        "accelerate": (accelerator.process_index, accelerator.num_processes),
+        "env": (env_rank, env_world),
+    }
+    if dist.is_available() and dist.is_initialized():
+        views["torch.distributed"] = (dist.get_rank(), dist.get_world_size())
+    if len(set(views.values())) != 1:
+        raise DistributedSetupError(f"ranks/world sizes disagree (rank, world): {views}")
+    if accelerator.num_processes > 1 and accelerator.distributed_type == DistributedType.NO:
+        raise DistributedSetupError(
+            f"{accelerator.num_processes} processes but accelerate set up no distributed training "
+            "(on a CPU-only machine use an accelerate config with use_cpu: true, or DeepSpeed)"
+        )
+
+
+def _deepspeed_config(accelerator: Accelerator) -> dict[str, Any] | None:
+    if accelerator.distributed_type != DistributedType.DEEPSPEED:
+        return None
+    return accelerator.state.deepspeed_plugin.deepspeed_config
+
+
+def _align_deepspeed(accelerator: Accelerator, cfg: TrainConfig) -> None:
+    """Fill DeepSpeed's "auto" gradient clipping from the YAML and refuse batch settings that disagree."""
+    ds = _deepspeed_config(accelerator)
+    if ds is None:
+        return
+    if ds.get("gradient_clipping", "auto") == "auto":
+        ds["gradient_clipping"] = float(cfg.optim.grad_clip or 0.0)
+    for key, want in (
+        ("train_micro_batch_size_per_gpu", cfg.optim.batch_size),
+        ("gradient_accumulation_steps", cfg.optim.grad_accum),
+    ):
+        have = ds.get(key, "auto")
+        if have != "auto" and int(have) != want:
+            raise ValueError(
+                f"DeepSpeed config has {key}={have} but the training config says {want}: "
+                'set it to "auto" in the DeepSpeed JSON or make them agree'
+            )
+
+
+def trainable_parameters(model: torch.nn.Module) -> list[torch.nn.Parameter]:
+    return [p for p in model.parameters() if p.requires_grad]
+
+
+@dataclass
+class TrainState:
+    """What a checkpoint records besides model/optimizer/scheduler/RNG (saved as JSON)."""
+
+    step: int = 0  # optimizer steps done
+    epoch: int = 0
+    batches_in_epoch: int = 0  # micro-batches of ``epoch`` already consumed (per process)
+    seed: int = 0
+    world_size: int = 1
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def build_dataloaders(cfg: TrainConfig, collate) -> tuple[DataLoader, DataLoader | None]:
+    train_set = build_dataset(cfg.data.train, max_pixels=cfg.data.max_pixels)
+    sampler = build_sampler(cfg.data.sampler, train_set, seed=cfg.run.seed, per_dataset=cfg.data.per_dataset)
+    train = DataLoader(
+        train_set,
+        batch_size=cfg.optim.batch_size,
+        sampler=sampler,
+        collate_fn=collate,
+        num_workers=cfg.data.num_workers,
+        drop_last=True,  # every process takes the same number of full batches
+    )
+    val = None
+    if cfg.data.val:
+        val_set = build_dataset(cfg.data.val, max_pixels=cfg.data.max_pixels)
+        if cfg.data.val_max_samples is not None and cfg.data.val_max_samples < len(val_set):
+            val_set = torch.utils.data.Subset(val_set, range(cfg.data.val_max_samples))
+        val = DataLoader(val_set, batch_size=cfg.optim.batch_size, collate_fn=collate)
+    return train, val
+
+
+def _flat_hparams(cfg: TrainConfig) -> dict[str, Any]:
+    """Scalars only: what TensorBoard's hparams plugin accepts."""
+    flat: dict[str, Any] = {}
+
+    def walk(prefix: str, value: Any) -> None:
+        if isinstance(value, dict):
+            for k, v in value.items():
+                walk(f"{prefix}.{k}" if prefix else k, v)
+        elif isinstance(value, (int, float, str, bool)):
+            flat[prefix] = value
+        else:
+            flat[prefix] = json.dumps(value)
+
+    walk("", cfg.to_dict())
+    return flat
+
+
+def _append_metrics(path: Path, row: dict[str, Any]) -> None:
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(json.dumps(row) + "\n")
+
+
+def fit(
+    accelerator: Accelerator,
+    model: torch.nn.Module,
+    processor: Any,
+    cfg: TrainConfig,
+    *,
+    resume: str | None = None,
+) -> Path:
+    """Train ``model`` as ``cfg`` says and return the final ``save_pretrained`` folder."""
+    out = Path(cfg.run.output_dir)
+    checkpoints_dir = out / "checkpoints"
+    metrics_path = out / METRICS_NAME
+    set_seed(cfg.run.seed)
+    _align_deepspeed(accelerator, cfg)
+
+    train_loader, val_loader = build_dataloaders(cfg, processor.collate)
+    params = trainable_parameters(model)
+    if not params:
+        raise ValueError("no trainable parameters: check model.trainable")
+    optimizer = torch.optim.AdamW(
+        params, lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay, betas=tuple(cfg.optim.betas)
+    )
+    # accelerate steps a prepared scheduler once per process per optimizer step, so the schedule is
+    # counted in process-steps (accelerate docs, "Learning rate scheduling").
+    n = accelerator.num_processes
+    scheduler = get_cosine_with_min_lr_schedule_with_warmup(
+        optimizer,
+        num_warmup_steps=cfg.optim.warmup_steps * n,
+        num_training_steps=cfg.optim.max_steps * n,
+        min_lr_rate=cfg.optim.min_lr_ratio,
+    )
+    if val_loader is not None:
+        model, optimizer, train_loader, val_loader, scheduler = accelerator.prepare(
+            model, optimizer, train_loader, val_loader, scheduler
+        )
+    else:
+        model, optimizer, train_loader, scheduler = accelerator.prepare(
+            model, optimizer, train_loader, scheduler
+        )
+    if accelerator.gradient_accumulation_steps != cfg.optim.grad_accum:
+        raise ValueError(
+            f"gradient accumulation is {accelerator.gradient_accumulation_steps} (launcher/DeepSpeed config) "
+            f"but the training config says {cfg.optim.grad_accum}"
+        )
+
+    state = TrainState(seed=cfg.run.seed, world_size=accelerator.num_processes)
+    if resume is not None:
+        path = ckpt.last_checkpoint(checkpoints_dir) if resume == "last" else Path(resume)
+        if path is None:
+            logger.warning("--resume: no complete checkpoint in %s, starting from scratch", checkpoints_dir)
+        else:
+            saved = ckpt.read_state(path)
+            if saved["world_size"] != accelerator.num_processes:
+                raise ValueError(
+                    f"{path}: saved with {saved['world_size']} processes, resuming with "
+                    f"{accelerator.num_processes}: the data order would differ"
+                )
+            accelerator.load_state(str(path))
+            state = TrainState(**saved)
+            logger.info("resumed from %s at step %d", path, state.step)
+
+    if accelerator.is_main_process:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "train_config.json").write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
+    if cfg.run.trackers:
+        accelerator.init_trackers(cfg.run.project_name, config=_flat_hparams(cfg))
+
+    batches_per_epoch = len(train_loader)
+    if batches_per_epoch == 0:
+        raise ValueError("the training set is smaller than one batch per process")
+    progress = tqdm(
+        total=cfg.optim.max_steps,
+        initial=state.step,
+        desc=f"stage {cfg.stage}",
+        disable=not accelerator.is_local_main_process,
+    )
+    model.train()
+    window_loss = torch.zeros((), device=accelerator.device)
+    window_parts: dict[str, torch.Tensor] = {}
+    micro = 0
+    while state.step < cfg.optim.max_steps:
+        train_loader.set_epoch(state.epoch)  # accelerate's loader passes it on to the sampler
+        loader = train_loader
+        if state.batches_in_epoch:
+            loader = accelerator.skip_first_batches(train_loader, state.batches_in_epoch)
+        for batch in loader:
+            with accelerator.accumulate(model):
+                output = model(**batch)
+                accelerator.backward(output.loss)
+                if accelerator.sync_gradients and cfg.optim.grad_clip:
+                    accelerator.clip_grad_norm_(params, cfg.optim.grad_clip)
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad()
+            state.batches_in_epoch += 1
+            micro += 1
+            window_loss += output.loss.detach().float()
+            for name in ("text_loss", "mask_bce", "mask_dice"):
+                value = getattr(output, name, None)
+                if value is not None:
+                    window_parts[name] = window_parts.get(name, 0.0) + value.detach().float()
+            if not accelerator.sync_gradients:
+                continue
+            state.step += 1
+            progress.update(1)
+            if state.step % cfg.run.log_every == 0 or state.step == cfg.optim.max_steps:
+                row = {"step": state.step, "loss": accelerator.reduce(window_loss / micro, "mean").item()}
+                row.update({k: accelerator.reduce(v / micro, "mean").item() for k, v in window_parts.items()})
+                row["lr"] = scheduler.get_last_lr()[0]
+                progress.set_postfix(loss=f"{row['loss']:.4f}")
+                accelerator.log({f"train/{k}": v for k, v in row.items() if k != "step"}, step=state.step)
+                if accelerator.is_main_process:
+                    _append_metrics(metrics_path, row)
+            window_loss.zero_()
+            window_parts.clear()
+            micro = 0
+            if val_loader is not None and (
+                state.step % cfg.run.eval_every == 0 or state.step == cfg.optim.max_steps
+            ):
+                metrics = validate(accelerator, model, val_loader)
+                accelerator.log({f"val/{k}": v for k, v in metrics.items()}, step=state.step)
+                if accelerator.is_main_process:
+                    _append_metrics(
+                        metrics_path, {"step": state.step, **{f"val_{k}": v for k, v in metrics.items()}}
+                    )
+                    progress.write(
+                        f"step {state.step} validation: "
+                        + ", ".join(f"{k}={v:.4f}" for k, v in metrics.items())
+                    )
+                model.train()
+            if state.step % cfg.run.save_every == 0 and state.step < cfg.optim.max_steps:
+                if state.batches_in_epoch == batches_per_epoch:
+                    # The epoch is used up: record the next one so a resume does not replay an empty epoch.
+                    saved = TrainState(**{**state.to_dict(), "epoch": state.epoch + 1, "batches_in_epoch": 0})
+                else:
+                    saved = state
+                ckpt.save_checkpoint(accelerator, checkpoints_dir, state.step, saved.to_dict())
+                if accelerator.is_main_process:
+                    ckpt.prune_checkpoints(checkpoints_dir, cfg.run.keep_last)
+            if state.step >= cfg.optim.max_steps:
+                break
+        else:
+            state.epoch += 1
+            state.batches_in_epoch = 0
+    progress.close()
+
+    final = save_final(accelerator, model, processor, out / FINAL_NAME)
+    if cfg.run.merge_lora:
+        save_final(accelerator, model, processor, out / MERGED_NAME, merge_lora=True)
+    accelerator.end_training()
+    return final
+
+
+def _gathered_params(accelerator: Accelerator, model: torch.nn.Module):
+    """Under ZeRO-3 every rank holds a shard of each weight: gather them (collectively) for saving."""
+    ds = _deepspeed_config(accelerator)
+    if ds is not None and ds.get("zero_optimization", {}).get("stage") == 3:
+        import deepspeed
+
+        return deepspeed.zero.GatheredParameters(list(model.parameters()), modifier_rank=None)
+    return nullcontext()
+
+
+def save_final(
+    accelerator: Accelerator,
+    model: torch.nn.Module,
+    processor: Any,
+    target: Path,
+    *,
+    merge_lora: bool = False,
+) -> Path:
+    """Write ``save_pretrained`` model + processor to ``target`` atomically (temp folder, fsync, rename)."""
+    accelerator.wait_for_everyone()
+    tmp = target.with_name(".tmp-" + target.name)
+    with _gathered_params(accelerator, model):
+        if accelerator.is_main_process:
+            if tmp.exists():
+                shutil.rmtree(tmp)
+            unwrapped = accelerator.unwrap_model(model)
+            if merge_lora:
+                unwrapped.save_pretrained(tmp, merge_lora=True)
+            else:
+                unwrapped.save_pretrained(tmp)
+            processor.save_pretrained(tmp)
+            ckpt.fsync_tree(tmp)
+            if target.exists():
+                shutil.rmtree(target)
+            os.replace(tmp, target)
+            logger.info("saved %s", target)
+    accelerator.wait_for_everyone()
+    return target
+
+
+def run_stage(
+    stage: int, description: str, check: Callable[[TrainConfig], None], argv: list[str] | None = None
+) -> int:
+    """What every stage recipe does: parse the command line, check the config, set up, train, save."""
+    args = build_arg_parser(description.splitlines()[0]).parse_args(argv)
+    cfg = load_config(args.config, args.overrides)
+    if cfg.stage != stage:
+        raise ConfigError(f"{args.config}: a stage {cfg.stage} config given to the stage {stage} recipe")
+    check(cfg)
+    accelerator = make_accelerator(cfg)
+    logging.basicConfig(
+        level=logging.INFO if accelerator.is_main_process else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    model, processor = setup_model(cfg)
+    fit(accelerator, model, processor, cfg, resume=args.resume)
+    return 0

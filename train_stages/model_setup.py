@@ -1,0 +1,71 @@
+"""Model and processor for a stage: loaded from the previous stage's folder, or built from base model ids."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import torch
+
+from train_stages.config import ConfigError, TrainConfig
+from xforge.model import XForgeConfig, XForgeModel, XForgeProcessor
+
+logger = logging.getLogger(__name__)
+
+# TrainConfig.model.lora field -> XForgeConfig field
+_LORA_FIELDS = {
+    "r": "lora_r",
+    "alpha": "lora_alpha",
+    "dropout": "lora_dropout",
+    "target_modules": "lora_target_modules",
+}
+
+
+def _dtype(name: str | None) -> torch.dtype | None:
+    if name is None:
+        return None
+    dtype = getattr(torch, name, None)
+    if not isinstance(dtype, torch.dtype):
+        raise ConfigError(f"model.torch_dtype: {name!r} is not a torch dtype (e.g. bfloat16, float32)")
+    return dtype
+
+
+def _lora_settings(cfg: TrainConfig) -> dict[str, Any]:
+    lora = cfg.model.lora
+    return {} if lora is None else {_LORA_FIELDS[k]: getattr(lora, k) for k in _LORA_FIELDS}
+
+
+def setup_model(cfg: TrainConfig) -> tuple[XForgeModel, XForgeProcessor]:
+    """The stage's starting model with exactly ``cfg.model.trainable`` unfrozen, and its processor."""
+    dtype = _dtype(cfg.model.torch_dtype)
+    if cfg.model.init_from is not None:
+        model = XForgeModel.from_pretrained(cfg.model.init_from, torch_dtype=dtype)
+        processor = XForgeProcessor.from_pretrained(cfg.model.init_from)
+        # The LoRA adapter is created with the model (stage 1) and carried from stage to stage.
+        for key, value in _lora_settings(cfg).items():
+            have = getattr(model.config, key)
+            if have != value:
+                raise ConfigError(
+                    f"model.lora: {key}={value!r} but {cfg.model.init_from} was built with {have!r}; "
+                    "LoRA settings are fixed when the model is built (stage 1)"
+                )
+    else:
+        xcfg = XForgeConfig(**{**cfg.model.build, **_lora_settings(cfg)})
+        processor = XForgeProcessor.build(
+            xcfg.base_model,
+            family=xcfg.family,
+            sam2_image_size=xcfg.sam2_image_size,
+            seg_token=xcfg.seg_token,
+        )
+        model = XForgeModel.build(xcfg, processor, torch_dtype=dtype)
+    for name, weight in cfg.model.loss_weights.items():
+        setattr(model.config, f"{name}_loss_weight", float(weight))
+    model.set_trainable(cfg.model.trainable)
+    if cfg.model.gradient_checkpointing:
+        model.gradient_checkpointing_enable()
+    logger.info(
+        "trainable parameters: %d (%s)",
+        model.num_trainable_parameters(),
+        ", ".join(f"{k}={v}" for k, v in model.trainable_groups().items()),
+    )
+    return model, processor

@@ -1,0 +1,148 @@
+"""Inputs of the tiny CPU run: a tiny random checkpoint, synthetic forgeries and conversations per stage.
+
+    python -m train_stages.tiny --out runs/tiny
+
+writes ``runs/tiny/base`` (``xforge.testing.build_tiny_checkpoint``), ``runs/tiny/data`` (procedural scenes
+forged by the synthetic generator, ``data_builders.synth``) and, in ``runs/tiny/data``, the conversations the
+``stage{1,2,3}_tiny_cpu.yaml`` configs read: ``stage{1,2,3}_train.jsonl`` and ``stage2_valid.jsonl``.
+Answers name the edited region with the location vocabulary (``xforge.location``) of the true mask.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from data_builders.synth import SynthConfig, generate, list_folder
+from data_builders.synth.scene import render_scene
+from xforge.data.conversations import (
+    SEG_TOKEN,
+    ConversationRecord,
+    assistant_message,
+    user_message,
+    write_conversations,
+)
+from xforge.data.manifest import read_manifest
+from xforge.data.masks import decode_mask
+from xforge.data.schema import SampleRecord
+from xforge.location import describe_mask
+
+logger = logging.getLogger(__name__)
+
+DATASET = "synth"
+
+
+@dataclass
+class TinyRun:
+    base: Path
+    data: Path
+
+
+def _where(record: SampleRecord, root: Path) -> str:
+    mask = decode_mask(root / record.mask, record.mask_format)
+    return describe_mask(mask).phrase or "a small area"
+
+
+def _conversation(record: SampleRecord, stage: int, root: Path, split: str) -> ConversationRecord:
+    edited = record.label != "authentic"
+    if stage == 1:
+        turns = [
+            user_message("Segment the edited region of this image.", with_image=True),
+            assistant_message(f"It is {SEG_TOKEN}." if edited else "Nothing here is edited."),
+        ]
+    elif stage == 2:
+        answer = (
+            f"Yes, this image is edited ({', '.join(record.manipulation)}) in {_where(record, root)}: {SEG_TOKEN}."
+            if edited
+            else "No, this image looks authentic."
+        )
+        turns = [
+            user_message("Is this image edited? If so, where?", with_image=True),
+            assistant_message(answer),
+        ]
+    else:
+        turns = [
+            user_message("Has anything in this picture been changed?", with_image=True),
+            assistant_message("Yes, it has been edited." if edited else "No, it looks unedited."),
+            user_message("Show me where and explain." if edited else "Are you sure?"),
+            assistant_message(
+                f"The edit is in {_where(record, root)}, where the noise and edges do not match the rest: "
+                f"{SEG_TOKEN}."
+                if edited
+                else "Yes: the noise and compression traces are consistent everywhere."
+            ),
+        ]
+    return ConversationRecord(
+        sample_id=f"{record.id}/s{stage}",
+        stage=stage,
+        dataset=DATASET,
+        split=split,
+        image=record.image,
+        mask=record.mask if edited else None,
+        mask_format=record.mask_format if edited else None,
+        label=record.label,
+        manipulation=list(record.manipulation),
+        messages=turns,
+        seg_targets=["all"] if edited else [],
+    )
+
+
+def prepare_tiny_run(
+    out: str | Path,
+    *,
+    n_train: int = 48,
+    n_valid: int = 16,
+    image_size: int = 128,
+    kinds: tuple[str, ...] = ("splice", "authentic"),
+    forensic_stream: bool = True,
+    seed: int = 0,
+) -> TinyRun:
+    """Build (or reuse) the tiny checkpoint and data under ``out``."""
+    from xforge.testing import build_tiny_checkpoint
+
+    out = Path(out)
+    base = out / "base"
+    if not (base / "config.json").is_file():
+        build_tiny_checkpoint(base, forensic_stream=forensic_stream, seed=seed)
+    data = out / "data"
+    if not (data / "stage2_valid.jsonl").is_file():
+        sources = out / "sources"
+        sources.mkdir(parents=True, exist_ok=True)
+        rng = np.random.default_rng(seed)
+        for i in range(max(8, (n_train + n_valid) // 2)):
+            Image.fromarray(render_scene(rng, (image_size, image_size))).save(sources / f"scene_{i:04d}.png")
+        synth = SynthConfig(kinds=kinds, max_side=image_size, area=(0.08, 0.25), p_resize=0.0, p_jpeg=0.0)
+        generate(list_folder(sources), data, n_train + n_valid, synth, seed=seed)
+        records = read_manifest(data / "manifest.jsonl")
+        train, valid = records[:n_train], records[n_train:]
+        for stage in (1, 2, 3):
+            write_conversations(
+                data / f"stage{stage}_train.jsonl", [_conversation(r, stage, data, "train") for r in train]
+            )
+        write_conversations(data / "stage2_valid.jsonl", [_conversation(r, 2, data, "valid") for r in valid])
+    return TinyRun(base=base, data=data)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--out", default="runs/tiny", help="folder to write base/ and data/ into")
+    p.add_argument("--n-train", type=int, default=48)
+    p.add_argument("--n-valid", type=int, default=16)
+    p.add_argument("--image-size", type=int, default=128)
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO)
+    run = prepare_tiny_run(
+        args.out, n_train=args.n_train, n_valid=args.n_valid, image_size=args.image_size, seed=args.seed
+    )
+    logger.info("tiny checkpoint: %s; data and conversations: %s", run.base, run.data)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
