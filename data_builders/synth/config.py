@@ -55,7 +55,7 @@ class SynthConfig:
 
     # Removal: OpenCV inpainting.
     inpaint_method: str = "telea"
-    inpaint_radius: int = 5
+    inpaint_radius: int = 3  # OpenCV's documented example value; cost grows with its square
 
     # Multi-source: number of donors pasted into one host (SafireMS-style labelled mask, host = 0).
     multi_sources: tuple[int, int] = (2, 4)

@@ -57,7 +57,8 @@ def postprocess(
         ops.append({"op": "blur", "sigma": round(sigma, 3)})
     if rng.random() < cfg.p_noise:
         sigma = float(rng.uniform(*cfg.noise_sigma))
-        image = np.clip(image + rng.normal(0, sigma, image.shape), 0, 255).astype(np.uint8)
+        noise = rng.standard_normal(image.shape, dtype=np.float32) * sigma
+        image = np.clip(image + noise, 0, 255).astype(np.uint8)
         ops.append({"op": "noise", "sigma": round(sigma, 3)})
     jpeg = None
     if rng.random() < cfg.p_jpeg:
