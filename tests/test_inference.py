@@ -176,3 +176,50 @@ def test_result_validates_its_fields():
     assert res.to_dict()["mask_area"] == 4
     with pytest.raises(ValueError, match="verdict"):
         AnalysisResult(verdict="maybe", score=0.5, prob_map=prob, explanation="", engine="model")
+
+
+@pytest.mark.parametrize(
+    "question, topic",
+    [
+        ("Why do you think so?", "why"),
+        ("Which cues give it away?", "why"),
+        ("How can you tell?", "why"),
+        ("What kind of edit is it?", "kind"),
+        ("Was it spliced, cloned or removed?", "kind"),
+        ("How big is the edited area?", "size"),
+        ("How many regions were changed?", "count"),
+        ("Is the upper left part of the image edited?", "cell"),
+        ("How sure are you?", "confidence"),
+        ("Where exactly?", "where"),
+        ("Thanks!", None),
+    ],
+)
+def test_follow_up_topics(question, topic):
+    from xforge.inference.classical_answers import topic_of
+
+    assert topic_of(question) == topic
+
+
+def test_follow_up_answers_come_from_the_result():
+    from types import SimpleNamespace
+
+    from xforge.inference.classical_answers import answer_follow_up
+
+    mask = np.zeros((90, 90), np.uint8)
+    mask[70:88, 70:88] = 1
+    res = SimpleNamespace(
+        verdict="tampered", score=0.83, mask=mask, evidence={"copy_move": "2 matched regions", "noise": {}}
+    )
+    assert "lower right" in answer_follow_up(res, "Where?")
+    assert answer_follow_up(res, "Is the lower right part of the image edited?").endswith(
+        "lies in the lower right."
+    )
+    assert "no, nothing" in answer_follow_up(res, "Is the upper left part of the image edited?")
+    assert "copy-move" in answer_follow_up(res, "What kind of edit is it?")
+    why = answer_follow_up(res, "Why?")
+    assert "copy move: 2 matched regions" in why and "noise" not in why
+    assert "0.83" in answer_follow_up(res, "How sure are you?")
+    assert "one connected region" in answer_follow_up(res, "How many regions were changed?")
+    assert all(
+        answer_follow_up(res, q).startswith("Classical forensic engine") for q in ("Where?", "Hello", "Why?")
+    )

@@ -15,7 +15,8 @@ from xforge.inference.inputs import load_input
 from xforge.inference.result import AnalysisResult
 from xforge.inference.session import ChatSession
 
-DEFAULT_QUESTION = "Is this image edited? If so, where?"
+# One of the detection-and-localization questions the stage-2 conversations train on.
+DEFAULT_QUESTION = "Is this image edited? Where?"
 
 
 class Detector:
