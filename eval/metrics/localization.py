@@ -85,15 +85,26 @@ def _as_bool_mask(mask: np.ndarray) -> np.ndarray:
     m = np.asarray(mask)
     if m.ndim != 2:
         raise ValueError(f"expected a 2-D mask, got shape {m.shape}")
-    return m > 0
+    return m if m.dtype == bool else m > 0
+
+
+def _selector(mask: np.ndarray) -> np.ndarray:
+    """A uint8 view/array whose non-zero pixels are selected -- what cv2.calcHist takes, without a copy
+    for the 0/1 uint8 masks ``decode_mask`` returns or for bool masks."""
+    m = np.asarray(mask)
+    if m.dtype == np.uint8:
+        return m
+    if m.dtype == bool:
+        return m.view(np.uint8)
+    return (m > 0).view(np.uint8)
 
 
 def _hist_uint8(pred: np.ndarray, select: np.ndarray | None) -> np.ndarray:
     if pred.size >= _CALCHIST_EXACT_LIMIT:
-        values = pred if select is None else pred[select]
+        values = pred if select is None else pred[_selector(select) > 0]
         return np.bincount(values.ravel(), minlength=256).astype(np.int64)
     # cv2.calcHist is one C pass that releases the GIL, so a thread pool scales over images.
-    m = None if select is None else select.astype(np.uint8, copy=False)
+    m = None if select is None else np.ascontiguousarray(_selector(select))
     h = cv2.calcHist([np.ascontiguousarray(pred)], [0], m, [256], [0, 256])
     return np.rint(h.reshape(-1)).astype(np.int64)
 
@@ -105,17 +116,24 @@ def level_histogram(pred: np.ndarray, gt: np.ndarray, valid: np.ndarray | None =
     scikit-learn's on the same floats).
     """
     pred = np.asarray(pred)
-    g = _as_bool_mask(gt)
-    if pred.shape != g.shape:
+    gt = np.asarray(gt)
+    if gt.ndim != 2:
+        raise ValueError(f"expected a 2-D mask, got shape {gt.shape}")
+    if pred.shape != gt.shape:
         raise ValueError(
-            f"prediction shape {pred.shape} differs from mask shape {g.shape}: resize_to_mask first"
+            f"prediction shape {pred.shape} differs from mask shape {gt.shape}: resize_to_mask first"
         )
-    v = None if valid is None else _as_bool_mask(valid)
     if pred.dtype == np.uint8:
-        pos_sel = g if v is None else (g & v)
-        pos = _hist_uint8(pred, pos_sel)
-        allc = _hist_uint8(pred, v)
+        if valid is None:
+            pos = _hist_uint8(pred, gt)
+            allc = _hist_uint8(pred, None)
+        else:
+            v = _as_bool_mask(valid)
+            pos = _hist_uint8(pred, _as_bool_mask(gt) & v)
+            allc = _hist_uint8(pred, v)
         return LevelHistogram(_UINT8_LEVELS, pos, allc - pos)
+    g = _as_bool_mask(gt)
+    v = None if valid is None else _as_bool_mask(valid)
     p = pred.astype(np.float64, copy=False)
     if not np.isfinite(p).all():
         raise ValueError("prediction map holds NaN or infinite values")
@@ -274,7 +292,7 @@ def localization_scores(
     ``inverted`` the same six keys suffixed ``_inv`` (max of map and 1 - map); with ``border`` suffixed
     ``_border`` (TruFor's border exclusion; with both, also ``_border_inv``).
     """
-    g = _as_bool_mask(gt)
+    g = np.asarray(gt)
     pred = resize_to_mask(pred, g.shape)
     hist = level_histogram(pred, g)
     out = _scores(hist, threshold)
