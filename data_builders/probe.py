@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import zipfile
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -64,7 +65,7 @@ class BuildResult:
         self.skips.extend(other.skips)
 
 
-def _npz_shape(path: Path) -> tuple[int, int]:
+def _npz_shape(path: str) -> tuple[int, int]:
     """(width, height) of the array in a FantasticReality-style .npz, from the .npy header only."""
     try:
         with zipfile.ZipFile(path) as archive:
@@ -90,7 +91,7 @@ def _npz_shape(path: Path) -> tuple[int, int]:
     return dims[1], dims[0]
 
 
-def _mask_facts(path: Path, mask_format: str) -> tuple[tuple[int, int], bool]:
+def _mask_facts(path: str, mask_format: str) -> tuple[tuple[int, int], bool]:
     """((width, height) as stored, ends_cleanly) of a mask file, from its header."""
     if mask_format == "npz":
         return _npz_shape(path), True
@@ -103,17 +104,17 @@ def _mask_facts(path: Path, mask_format: str) -> tuple[tuple[int, int], bool]:
 
 def probe_one(root: str, cand: Candidate) -> tuple[dict[str, Any] | None, Skip | None]:
     """Check one candidate's files; returns (record fields, None) or (None, Skip). Runs in workers."""
-    base = Path(root)
+    image_path = os.path.join(root, cand.image)
     try:
-        info = read_image_info(base / cand.image)
+        info = read_image_info(image_path)
         if not info.ends_cleanly:
-            read_image(base / cand.image)  # a full decode decides whether it is really truncated
+            read_image(image_path)  # a full decode decides whether it is really truncated
     except ImageReadError as exc:
         return None, Skip(cand.image, exc.problem)
     fields: dict[str, Any] = {"width": info.width, "height": info.height}
     meta = dict(cand.meta)
     if cand.mask is not None:
-        mask_path = base / cand.mask
+        mask_path = os.path.join(root, cand.mask)
         try:
             (mw, mh), ends_cleanly = _mask_facts(mask_path, cand.mask_format or "")
             if not ends_cleanly:
@@ -149,7 +150,7 @@ def finalize(
     """Probe candidates (in parallel for big scans) and build validated records; skips carry reasons.
 
     ``progress`` is a tqdm-like bar: its ``total`` is set here and ``update(n)`` called as chunks finish.
-    Record ids are ``<dataset>/<image path>``, unique because image paths are unique within a root.
+    Record ids are ``<dataset>/<image path>`` (``...::<mask path>`` for an image listed with several masks).
     """
     cands = list(candidates)
     root = str(Path(root).resolve())
@@ -157,7 +158,7 @@ def finalize(
     if workers is None:
         workers = min(os.cpu_count() or 1, 8)
     results: list[tuple[dict[str, Any] | None, Skip | None]] = []
-    if progress is not None:
+    if progress is not None and progress.total is None:
         progress.total = len(cands)
         progress.refresh()
     if workers > 1 and len(cands) >= PARALLEL_MIN_FILES:
@@ -172,18 +173,30 @@ def finalize(
             if progress is not None:
                 progress.update(len(chunk))
     out = BuildResult([], [])
-    seen: set[str] = set()
+    seen: set[tuple[str, str | None]] = set()
+    per_image = Counter(c.image for c in cands)
     for cand, (fields, skip) in zip(cands, results):
         if skip is not None:
             out.skips.append(skip)
             continue
-        if cand.image in seen:
-            out.skips.append(Skip(cand.image, "listed twice; kept the first occurrence"))
+        if (cand.image, cand.mask) in seen:
+            out.skips.append(Skip(cand.image, "listed twice with the same mask; kept the first occurrence"))
             continue
-        seen.add(cand.image)
+        seen.add((cand.image, cand.mask))
+        # An image paired with several masks (NIST16 splice rows, one per donor) gives one record per pair.
+        record_id = (
+            f"{dataset}/{cand.image}"
+            if per_image[cand.image] == 1
+            else f"{dataset}/{cand.image}::{cand.mask}"
+        )
+        original = cand.original
+        meta = fields["meta"]
+        if original is not None and not os.path.isfile(os.path.join(root, original)):
+            meta = {**meta, "original_missing": original}
+            original = None
         out.records.append(
             SampleRecord(
-                id=f"{dataset}/{cand.image}",
+                id=record_id,
                 dataset=dataset,
                 split=cand.split or default_split,
                 image=cand.image,
@@ -193,10 +206,12 @@ def finalize(
                 manipulation=list(cand.manipulation),
                 width=fields["width"],
                 height=fields["height"],
-                original=cand.original,
-                meta=fields["meta"],
+                original=original,
+                meta=meta,
             )
         )
     for skip in out.skips:
-        logger.warning("%s: skipped %s: %s", dataset, skip.path, skip.reason)
+        logger.debug("%s: skipped %s: %s", dataset, skip.path, skip.reason)
+    if out.skips:
+        logger.info("%s: %d records, %d files skipped", dataset, len(out.records), len(out.skips))
     return out

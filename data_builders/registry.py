@@ -27,6 +27,9 @@ ADAPTERS: dict[str, str] = {
     "korus": "korus:KorusAdapter",
     "comofod": "comofod:ComofodAdapter",
     "grip": "grip:GripAdapter",
+    # test sets of TruFor's lists beyond the seed datasets
+    "vipp": "vipp:VippAdapter",
+    "openforensics": "openforensics:OpenForensicsAdapter",
 }
 
 

@@ -47,7 +47,7 @@ class ImageReadError(ValueError):
 
 def open_image(path: str | os.PathLike) -> Image.Image:
     """Open lazily (header only) and turn every failure into an ImageReadError naming the file."""
-    path = Path(path)
+    path = os.fspath(path)
     try:
         # Above the warning threshold Pillow only warns; our own max_pixels check decides instead.
         with warnings.catch_warnings():
@@ -62,7 +62,7 @@ def open_image(path: str | os.PathLike) -> Image.Image:
     except Image.DecompressionBombError as exc:
         raise ImageReadError(path, f"refused as a possible decompression bomb ({exc})") from None
     except UnidentifiedImageError:
-        size = path.stat().st_size if path.exists() else None
+        size = os.stat(path).st_size if os.path.exists(path) else None
         if size == 0:
             raise ImageReadError(path, "empty file (0 bytes)") from None
         raise ImageReadError(path, f"not a recognised image format ({size} bytes)") from None
@@ -75,6 +75,8 @@ def _orientation(im: Image.Image) -> int:
     if im.format not in ("TIFF", "MPO") and "exif" not in im.info:
         return 1
     try:
+        if im.format == "TIFF":  # the tag directory is already parsed; getexif() would parse it again
+            return int(im.tag_v2.get(_EXIF_ORIENTATION, 1) or 1)
         return int(im.getexif().get(_EXIF_ORIENTATION, 1) or 1)
     except Exception:  # noqa: BLE001 -- malformed EXIF is common in the wild and must not stop a scan
         return 1
