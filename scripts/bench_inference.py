@@ -67,6 +67,18 @@ def time_chat(detector: Detector, images: list[np.ndarray], sync) -> tuple[float
     return statistics.median(first), statistics.median(later)
 
 
+def time_prepare(detector: Detector, images: list[np.ndarray], sync) -> float:
+    """Median seconds of the per-image work alone (image encoders, or the classical analysis)."""
+    times = []
+    for image in images:
+        sync()
+        t0 = time.perf_counter()
+        detector.backend.prepare(image)
+        sync()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--images", type=int, default=6, help="images per measurement")
@@ -112,6 +124,7 @@ def main() -> None:
         figures[f"{name}_detect_b{args.batch_size}_s_per_img"] = (
             f"{time_detect(model, tmp_path / 'images', tmp_path / 'mb', args.batch_size):.4f}"
         )
+        figures[f"{name}_encode_s"] = f"{time_prepare(model, images, sync):.4f}"
         m_first, m_later = time_chat(model, images, sync)
         figures[f"{name}_chat_first_s"] = f"{m_first:.4f}"
         figures[f"{name}_chat_later_s"] = f"{m_later:.4f}"

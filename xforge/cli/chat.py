@@ -150,6 +150,7 @@ def _command(console: _Console, session, line: str, out: Path) -> bool:
         if not arg:
             console.error("/image needs a path")
             return True
+        arg = str(Path(arg.strip("'\"")).expanduser())  # paths pasted with quotes or ~ work too
         try:
             session.set_image(arg)
         except ImageReadError as exc:
