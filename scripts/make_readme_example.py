@@ -2,7 +2,7 @@
 
 Runs the real ``xforge chat`` command on the shipped example image with piped questions, exactly as a user
 would, and writes ``chat_transcript.txt`` and ``overlay.png`` (downscaled, to keep the repository small) next
-to the example image in ``xforge/assets/examples/``.
+to the example image in ``xforge/assets/examples/`` (the copy-move forgery the synthetic generator made).
 
     python scripts/make_readme_example.py [--image PATH] [--out DIR]
 
@@ -21,34 +21,25 @@ import cv2
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "xforge" / "assets" / "examples"
-OUTPUTS = ("chat_transcript.txt", "overlay.png")
+DEFAULT_IMAGE = EXAMPLES / "astronaut_copymove.jpg"  # made by the synthetic generator (see its README)
 QUESTIONS = (
     "Is this image edited? If so, where?",
     "Where exactly?",
     "Why do you think so?",
     "What kind of edit is it?",
+    "How sure are you?",
 )
 OVERLAY_MAX_SIDE = 512
 
 
-def find_example() -> Path:
-    """The shipped example image: the one image file in the examples folder that this script did not make."""
-    candidates = sorted(
-        p
-        for p in EXAMPLES.glob("*")
-        if p.suffix.lower() in {".jpg", ".jpeg", ".png"} and p.name not in OUTPUTS and "mask" not in p.stem
-    )
-    if not candidates:
-        raise SystemExit(f"no example image in {EXAMPLES}; pass --image")
-    return candidates[0]
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--image", type=Path, help="image to talk about (default: the shipped example)")
+    ap.add_argument(
+        "--image", type=Path, default=DEFAULT_IMAGE, help="image to talk about (default: %(default)s)"
+    )
     ap.add_argument("--out", type=Path, default=EXAMPLES, help="where the transcript and overlay go")
     args = ap.parse_args()
-    image = (args.image or find_example()).resolve()
+    image = args.image.resolve()
     args.out.mkdir(parents=True, exist_ok=True)
 
     with tempfile.TemporaryDirectory() as tmp:
