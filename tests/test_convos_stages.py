@@ -147,3 +147,17 @@ def test_synthetic_label_gets_a_verdict_without_mask(synth):
     for stage in (2, 3):
         rows, _ = build_records([rec], {"synth": root}, stage)
         assert rows[0].seg_targets == [] and verdict_from_text(_texts(rows[0])[0]) == "tampered"
+
+
+def test_known_object_is_named_in_answers(synth):
+    root, records = synth
+    base = next(r for r in records if r.manipulation == ["splice"])
+    rec = SampleRecord.from_dict({**base.to_dict(), "meta": {**base.meta, "object_label": "person"}})
+    rows, _ = build_records([rec], {"synth": root}, 3, per_sample=30)
+    texts = [t for r in rows for t in _texts(r)]
+    assert any("person" in t for t in texts)
+    asked = [r for r in rows if any("person" in q for q in _texts(r, "user"))]
+    assert asked, "the object follow-up was never asked"
+    for r in asked:
+        i = next(i for i, q in enumerate(_texts(r, "user")) if "person" in q)
+        assert _texts(r)[i].startswith("Yes, the person") and SEG_TOKEN in _texts(r)[i]

@@ -235,6 +235,7 @@ def test_manifest_sources_use_object_masks(tmp_path):
                 label="authentic",
                 mask=f"obj/{i}.png",
                 mask_format="white_forged",
+                meta={"object_label": "person"},
             )
         )
     rows.append(SampleRecord(id="t", dataset="coco", split="train", image="img/0.png", label="tampered"))
@@ -243,7 +244,7 @@ def test_manifest_sources_use_object_masks(tmp_path):
     assert len(entries) == 3 and all(len(e.object_masks) == 1 for e in entries)
     cfg = RAW.replace(kinds=("splice",), p_object=1.0, splice_rotation=(0.0, 0.0), splice_scale=(1.0, 1.0))
     s = make_sample(0, SourcePool(entries, 0), cfg, seed=0)
-    assert s.forgery.meta["region"] == "object"
+    assert s.forgery.meta["region"] == "object" and s.forgery.meta["object_label"] == "person"
     assert s.forgery.mask.sum() == 40 * 60
 
 

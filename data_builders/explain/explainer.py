@@ -95,7 +95,11 @@ class Explanation:
 
 def what_sentence(facts: EditFacts, rng: np.random.Generator) -> str:
     kind = facts.kind if facts.kind in P.WHAT else "unknown"
-    what = pick(rng, P.WHAT[kind]).format(n=P.NUMBER_WORDS.get(len(facts.sources), len(facts.sources)))
+    label = facts.details.get("object_label")
+    if label and kind in P.WHAT_OBJECT:
+        what = pick(rng, P.WHAT_OBJECT[kind]).format(label=label)
+    else:
+        what = pick(rng, P.WHAT[kind]).format(n=P.NUMBER_WORDS.get(len(facts.sources), len(facts.sources)))
     extra = ""
     d = facts.details
     if kind == "copy-move" and ("rotation_deg" in d or "scale" in d):
@@ -106,8 +110,6 @@ def what_sentence(facts: EditFacts, rng: np.random.Generator) -> str:
             bits.append(f"scaled by {d['scale']:.2f}")
         if bits:
             extra = " and " + _join(bits)
-    if "object_label" in d:
-        extra += f"; the {d['object_label']} is affected"
     return _sentence(f"{what}{extra}.") if rng.random() < 0.5 else f"Most likely {what}{extra}."
 
 

@@ -75,6 +75,22 @@ WHAT = {
     ),
 }
 
+# When the edited region is a known object ({label}, e.g. "person"), per manipulation.
+WHAT_OBJECT = {
+    "splice": (
+        "a {label} from another photo was pasted in (splicing)",
+        "the {label} was spliced in from a different image",
+    ),
+    "copy-move": (
+        "a {label} was duplicated from elsewhere in the same image (copy-move)",
+        "the {label} is a cloned copy of content from this same picture",
+    ),
+    "removal": (
+        "a {label} was erased and the gap filled in from its surroundings (object removal by inpainting)",
+        "the {label} that stood there was removed and the hole inpainted",
+    ),
+}
+
 # Cues that would reveal each kind of edit (what a forensic analyst would look at).
 CUES = {
     "splice": (

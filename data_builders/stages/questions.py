@@ -147,6 +147,12 @@ COPIED_FROM = (
     "Which part of the image is the source of the copy?",
     "Where does the duplicated content originally come from?",
 )
+OBJECT_QUERY = (
+    "Is the {label} edited?",
+    "Was the {label} added or changed?",
+    "Is the {label} real?",
+    "Has the {label} been tampered with?",
+)
 WHAT_REMOVED = (
     "What was removed?",
     "Was something taken out of the picture?",

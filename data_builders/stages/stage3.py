@@ -86,11 +86,29 @@ def _removed(s: StageSample, rng, exp) -> Turn | None:
     if s.facts.kind not in ("removal", "inpainting"):
         return None
     loc = s.facts.location
-    text = (
-        f"A {loc.size} area in the {where_phrase(loc, rng)} was erased and filled in from its surroundings "
-        f"{SEG_TOKEN}. What was there before cannot be read from this image."
-    )
+    where = where_phrase(loc, rng)
+    label = s.facts.details.get("object_label")
+    if label:
+        text = f"A {label} in the {where} was erased and the gap filled in from its surroundings {SEG_TOKEN}."
+    else:
+        text = (
+            f"A {loc.size} area in the {where} was erased and filled in from its surroundings {SEG_TOKEN}. "
+            "What was there before cannot be read from this image."
+        )
     return pick(rng, Q.WHAT_REMOVED), text, ["all"]
+
+
+def _object(s: StageSample, rng, exp) -> Turn | None:
+    """ "Is the person edited?" -- asked only when the edited region is a known object that is still visible."""
+    label = s.facts.details.get("object_label")
+    if not label or s.facts.kind not in ("splice", "copy-move"):
+        return None
+    where = where_phrase(s.facts.location, rng)
+    if s.facts.kind == "splice":
+        text = f"Yes, the {label} in the {where} was pasted in from another photo {SEG_TOKEN}."
+    else:
+        text = f"Yes, the {label} in the {where} is a copy of content from elsewhere in this picture {SEG_TOKEN}."
+    return pick(rng, Q.OBJECT_QUERY).format(label=label), text, ["all"]
 
 
 def _postprocess(s: StageSample, rng, exp) -> Turn | None:
@@ -127,6 +145,7 @@ TAMPERED_FOLLOW_UPS: tuple[FollowUp, ...] = (
     _kind_answer,
     _copied_from,
     _removed,
+    _object,
     _postprocess,
     _show_again,
     _sources,

@@ -28,6 +28,10 @@ class Source:
     name: str
     image: np.ndarray
     objects: list[np.ndarray] = field(default_factory=list)
+    object_labels: list[str | None] = field(default_factory=list)  # what each object is, when known
+
+    def label_of(self, index: int) -> str | None:
+        return self.object_labels[index] if index < len(self.object_labels) else None
 
 
 @dataclass
@@ -46,18 +50,20 @@ def _box(mask: np.ndarray) -> list[int]:
 
 def _region(
     source: Source, rng: np.random.Generator, cfg: SynthConfig, area: tuple[float, float]
-) -> tuple[np.ndarray, tuple[int, int], str]:
-    """A shape patch and its top-left ``(x, y)`` in ``source``: one of its objects, else a random shape."""
+) -> tuple[np.ndarray, tuple[int, int], str, str | None]:
+    """A shape patch, its top-left ``(x, y)`` in ``source``, the region kind and the object's label (if any):
+    one of the source's objects, else a random shape."""
     h, w = source.image.shape[:2]
     if source.objects and rng.random() < cfg.p_object:
-        patch, (x, y) = object_shape(source.objects[int(rng.integers(len(source.objects)))])
-        return patch, (x, y), "object"
+        index = int(rng.integers(len(source.objects)))
+        patch, (x, y) = object_shape(source.objects[index])
+        return patch, (x, y), "object", source.label_of(index)
     patch, kind = random_shape(rng, (h, w), area, cfg.shapes)
     patch = fit_patch(patch, (h, w))
     ph, pw = patch.shape
     x = int(rng.integers(0, w - pw + 1))
     y = int(rng.integers(0, h - ph + 1))
-    return patch, (x, y), kind
+    return patch, (x, y), kind, None
 
 
 def _alpha(shape: np.ndarray, rng: np.random.Generator, cfg: SynthConfig) -> tuple[np.ndarray, float | None]:
@@ -153,7 +159,7 @@ def paste_from(
 
     ``labels`` receives ``label`` on the pasted pixels. Returns the parameters used.
     """
-    shape, (x, y), region_kind = _region(donor, rng, cfg, area)
+    shape, (x, y), region_kind, object_label = _region(donor, rng, cfg, area)
     ph, pw = shape.shape
     pixels = donor.image[y : y + ph, x : x + pw].copy()
     # Another camera: the donor's own compression and noise differ from the host's.
@@ -182,6 +188,7 @@ def paste_from(
     return {
         "donor": donor.name,
         "region": region_kind,
+        "object_label": object_label,
         "scale": round(scale, 4),
         "rotation_deg": round(angle, 3),
         "colour_match": bool(colour),
@@ -223,7 +230,7 @@ def copy_move(host: Source, rng: np.random.Generator, cfg: SynthConfig, tries: i
     ``meta["matrix"]`` is the 2x3 affine map from source to target pixel coordinates (OpenCV convention).
     """
     h, w = host.image.shape[:2]
-    shape, (sx, sy), region_kind = _region(host, rng, cfg, cfg.area)
+    shape, (sx, sy), region_kind, label = _region(host, rng, cfg, cfg.area)
     src_mask = np.zeros((h, w), np.uint8)
     src_mask[sy : sy + shape.shape[0], sx : sx + shape.shape[1]] = shape
     src_c = np.array([sx + shape.shape[1] / 2, sy + shape.shape[0] / 2])
@@ -257,6 +264,7 @@ def copy_move(host: Source, rng: np.random.Generator, cfg: SynthConfig, tries: i
         {
             "host": host.name,
             "region": region_kind,
+            "object_label": label,
             "rotation_deg": round(angle, 3),
             "scale": round(scale, 4),
             "offset": [round(float(v), 2) for v in dst_c - src_c],
@@ -272,7 +280,7 @@ def copy_move(host: Source, rng: np.random.Generator, cfg: SynthConfig, tries: i
 def removal(host: Source, rng: np.random.Generator, cfg: SynthConfig) -> Forgery:
     """A region erased and filled from its surroundings with OpenCV inpainting (Telea 2004 or Navier-Stokes)."""
     h, w = host.image.shape[:2]
-    shape, (x, y), region_kind = _region(host, rng, cfg, cfg.area)
+    shape, (x, y), region_kind, label = _region(host, rng, cfg, cfg.area)
     mask = np.zeros((h, w), np.uint8)
     mask[y : y + shape.shape[0], x : x + shape.shape[1]] = shape
     if region_kind == "object":
@@ -296,6 +304,7 @@ def removal(host: Source, rng: np.random.Generator, cfg: SynthConfig) -> Forgery
         {
             "host": host.name,
             "region": region_kind,
+            "object_label": label,
             "inpaint_method": cfg.inpaint_method,
             "inpaint_radius": r,
             "box": [x0, y0, x1, y1],

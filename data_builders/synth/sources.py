@@ -33,7 +33,7 @@ class SourceError(ValueError):
 class SourceEntry:
     name: str  # how the manifest's meta names it (relative to the folder or dataset root)
     path: Path
-    object_masks: tuple[tuple[Path, str], ...] = ()  # (mask file, mask_format)
+    object_masks: tuple[tuple[Path, str, str | None], ...] = ()  # (mask file, mask_format, label)
 
 
 def list_folder(folder: str | os.PathLike) -> list[SourceEntry]:
@@ -59,6 +59,8 @@ def list_manifest(manifest: str | os.PathLike, roots: dict[str, Path]) -> list[S
     """Authentic records of a manifest; a record's mask (if any) is taken as an object outline in it.
 
     Several records with the same image contribute several object masks (e.g. one per COCO instance).
+    ``meta["object_label"]`` (or ``meta["category"]``) names the object, e.g. "person"; explanations then
+    say what was pasted or removed.
     """
     by_image: dict[Path, SourceEntry] = {}
     for rec in read_manifest(manifest):
@@ -67,7 +69,8 @@ def list_manifest(manifest: str | os.PathLike, roots: dict[str, Path]) -> list[S
         path = resolve_path(root_for(rec, roots), rec.image)
         masks = ()
         if rec.mask is not None:
-            masks = ((resolve_path(root_for(rec, roots), rec.mask), rec.mask_format),)
+            label = rec.meta.get("object_label") or rec.meta.get("category")
+            masks = ((resolve_path(root_for(rec, roots), rec.mask), rec.mask_format, label),)
         old = by_image.get(path)
         name = f"{rec.dataset}/{rec.image}"
         by_image[path] = SourceEntry(name, path, (old.object_masks if old else ()) + masks)
@@ -115,11 +118,12 @@ class SourcePool:
             if min(image.shape[:2]) < self.MIN_SIDE:
                 raise ImageReadError(entry.path, f"too small to edit ({image.shape[1]}x{image.shape[0]})")
             h, w = image.shape[:2]
-            objects = []
-            for mask_path, fmt in entry.object_masks:
+            objects, labels = [], []
+            for mask_path, fmt, label in entry.object_masks:
                 m = decode_mask(mask_path, fmt, expected_size=(w, h), resize_policy="nearest") > 0
                 if m.any():
                     objects.append(m.astype(np.uint8))
+                    labels.append(label)
         except (ImageReadError, MaskError, OSError) as exc:
             reason = str(exc)
             self.bad[str(entry.path)] = reason
@@ -128,9 +132,10 @@ class SourcePool:
         small = _shrink(image, self.max_side)
         if small.shape != image.shape:
             size = small.shape[1::-1]
-            objects = [cv2.resize(m, size, interpolation=cv2.INTER_NEAREST) for m in objects]
-            objects = [m for m in objects if m.any()]
-        source = Source(entry.name, small, objects)
+            resized = [cv2.resize(m, size, interpolation=cv2.INTER_NEAREST) for m in objects]
+            kept = [(m, lab) for m, lab in zip(resized, labels) if m.any()]
+            objects, labels = [m for m, _ in kept], [lab for _, lab in kept]
+        source = Source(entry.name, small, objects, labels)
         self._cache[index] = source
         if len(self._cache) > self.cache_size:
             self._cache.popitem(last=False)
