@@ -64,6 +64,11 @@ def test_stage1_segments_tampered_only(synth):
     tasks = {r.meta["task"] for r in rows}
     assert {"segment", "caption"} <= tasks
     for r in rows:
+        answer = _texts(r)[0]
+        if r.meta["task"] == "caption":
+            assert parse_location(answer) == cells_of_mask(_mask(root, r)), answer
+        else:
+            assert parse_location(answer) == frozenset(), answer
         if r.meta["task"] == "segment_source":
             assert r.seg_targets[0] >= 1 and r.mask_format == "multi_source_gray"
             src = decode_mask(root / r.mask, r.mask_format) == r.seg_targets[0]

@@ -264,3 +264,15 @@ def test_config_rejects_bad_settings(tmp_path):
     p.write_text("copy_move_rotation: [-5, 5]\njpeg_quality: [80, 90]\n")
     cfg = SynthConfig.from_yaml(p)
     assert cfg.copy_move_rotation == (-5, 5) and cfg.jpeg_quality == (80, 90)
+
+
+def test_shipped_configs_load():
+    from pathlib import Path
+
+    import data_builders.synth
+
+    folder = Path(data_builders.synth.__file__).parent / "configs"
+    configs = sorted(folder.glob("*.yaml"))
+    assert configs
+    for path in configs:
+        SynthConfig.from_yaml(path)

@@ -52,7 +52,8 @@ def _count_answer(s: StageSample, rng, exp) -> Turn:
 def _cell_answer(s: StageSample, rng, exp) -> Turn:
     """Ask about one grid cell: one the mask occupies (yes) or one it does not touch at all (no)."""
     loc = s.facts.location
-    empty = [c for c in CELL_NAMES if cell_fractions(s.mask > 0)[c] == 0]
+    fractions = cell_fractions(s.mask > 0)
+    empty = [c for c in CELL_NAMES if fractions[c] == 0]
     if empty and rng.random() < 0.5:
         cell = empty[int(rng.integers(len(empty)))]
         text = f"No, the {CELL_NAMES[cell]} looks untouched; the edit is in the {where_phrase(loc, rng)}."
