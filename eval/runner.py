@@ -37,10 +37,14 @@ class EvalError(ValueError):
 
 
 def distributed_state():
-    """accelerate's process state, checked against the launcher's WORLD_SIZE / RANK rather than trusted."""
+    """accelerate's process state, checked against the launcher's WORLD_SIZE / RANK rather than trusted.
+
+    Scoring is CPU work, so the processes form a CPU (gloo) group even on GPU machines; this also makes
+    ``accelerate launch --multi_gpu --num_processes N`` / ``torchrun`` shard on machines without a GPU.
+    """
     from accelerate import PartialState
 
-    state = PartialState()
+    state = PartialState(cpu=True)
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     if state.num_processes != world or state.process_index != rank:

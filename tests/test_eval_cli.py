@@ -96,8 +96,9 @@ def test_two_processes_with_accelerate_match_one(tmp_path):
     args = ["eval", "--manifest", str(manifest), "--root", f"toy={tmp_path / 'data'}", "--predictions"]
     args += [str(tmp_path / "pred"), "--metrics", "localization,detection", "--no-progress"]
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-    launch = [sys.executable, "-m", "accelerate.commands.launch", "--cpu", "--num_processes", "2"]
-    launch += ["--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "xforge"]
+    launch = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2"]
+    launch += ["--num_machines", "1", "--main_process_port", "0", "--mixed_precision", "no"]
+    launch += ["--dynamo_backend", "no", "-m", "xforge"]
     proc = subprocess.run(
         [*launch, *args, "--out", str(tmp_path / "two")], env=env, capture_output=True, text=True
     )
