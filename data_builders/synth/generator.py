@@ -7,6 +7,20 @@ gets an equal share. Output layout under ``out``::
     images/000000.jpg|png   masks/000000.png   [originals/000000.png]
     manifest.jsonl          (SampleRecords, dataset "synth", paths relative to out)
     report.json             (counts, skipped sources with reasons, failed samples, seed and settings)
+
+Each record's ``meta`` says how the sample was made (coordinates are pixels of the image *before*
+post-processing; a ``resize`` op gives the factor to map them):
+
+- every sample: ``kind``, ``host`` (source name), ``postprocess`` (ops in order: ``resize`` factor/size,
+  ``blur`` sigma, ``noise`` sigma, ``jpeg`` quality -- the saved file), ``n_regions`` for edits;
+- splice: ``donor``, ``region`` (object / polygon / ellipse / blob), ``object_label``, ``scale``,
+  ``rotation_deg``, ``colour_match``, ``feather_sigma``, ``donor_jpeg_quality`` (the "other camera"
+  recompression, or null), ``donor_noise_sigma``, ``box``;
+- copy-move: ``rotation_deg``, ``scale``, ``offset`` (target centre minus source centre), ``source_box``,
+  ``target_box``, ``matrix`` (2x3 affine, source to target pixel coordinates), ``mask_marks``
+  (``target`` or ``both``), ``feather_sigma``;
+- removal: ``inpaint_method``, ``inpaint_radius``, ``box``;
+- multi: ``n_sources`` and ``sources`` (one splice record per source, in mask-label order 1..k).
 """
 
 from __future__ import annotations
