@@ -166,3 +166,18 @@ def test_known_object_is_named_in_answers(synth):
     for r in asked:
         i = next(i for i, q in enumerate(_texts(r, "user")) if "person" in q)
         assert _texts(r)[i].startswith("Yes, the person") and SEG_TOKEN in _texts(r)[i]
+
+
+def test_stage3_answers_name_only_the_edit_or_its_source(synth):
+    root, records = synth
+    rows, _ = build_records(records, {"synth": root}, 3, per_sample=4)
+    by_id = {r.id: r for r in records}
+    for row in rows:
+        if row.label != "tampered":
+            continue
+        cells = cells_of_mask(_mask(root, by_id[row.sample_id]))
+        for question, answer in zip(_texts(row, "user"), _texts(row)):
+            named = parse_location(answer)
+            if "copied from" in answer or "piece 1" in answer.lower() or "Yes, the" in answer:
+                continue  # the copy's source, per-source pieces, or a single cell of the edit
+            assert named in (frozenset(), cells), (question, answer)

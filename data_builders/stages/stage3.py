@@ -56,7 +56,8 @@ def _cell_answer(s: StageSample, rng, exp) -> Turn:
     empty = [c for c in CELL_NAMES if fractions[c] == 0]
     if empty and rng.random() < 0.5:
         cell = empty[int(rng.integers(len(empty)))]
-        text = f"No, the {CELL_NAMES[cell]} looks untouched; the edit is in the {where_phrase(loc, rng)}."
+        # The answer names only the edit's cells, so its location words still agree with the mask.
+        text = f"No, that part looks untouched; the edit is in the {where_phrase(loc, rng)}."
     else:
         cells = sorted(loc.cells)
         cell = cells[int(rng.integers(len(cells)))]

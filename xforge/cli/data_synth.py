@@ -162,7 +162,7 @@ def run_synth(args: argparse.Namespace) -> int:
             workers=args.workers,
             save_originals=args.save_originals,
         )
-    except (SourceError, SynthConfigError, ManifestError, ValueError) as exc:
+    except (SourceError, SynthConfigError, ManifestError, ValueError, OSError) as exc:
         print(f"xforge data synth: error: {exc}", file=sys.stderr)
         return 2
     kinds = ", ".join(f"{k} {v}" for k, v in report["by_kind"].items())
@@ -254,7 +254,7 @@ def run_convos(args: argparse.Namespace) -> int:
             write_conversations(out, rows)
             report = {"imported": len(rows), "skipped": skipped}
             summary = f"imported {len(rows)} conversations from {args.corpus_kind}"
-    except (ManifestError, CorpusError, ValueError) as exc:
+    except (ManifestError, CorpusError, ValueError, OSError) as exc:
         print(f"xforge data convos: error: {exc}", file=sys.stderr)
         return 2
     report_path = out.with_name(out.name + ".report.json")
