@@ -20,6 +20,7 @@ from __future__ import annotations
 import inspect
 import logging
 import os
+import re
 import shutil
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -55,6 +56,12 @@ TRAINABLE_GROUPS = (
     "prompt_encoder",
     "forensic_stream",
     "score_head",
+)
+# Parts of SAM2's mask decoder that never affect its single-mask output (xforge asks for one mask per
+# <SEG>): the IoU and object-score heads and the multi-mask hypernetworks. They stay frozen so that every
+# trainable parameter gets a gradient (DDP/DeepSpeed require it) and optimiser state is not wasted.
+_DECODER_UNUSED = re.compile(
+    r"sam2\.mask_decoder\.(iou_prediction_head|pred_obj_score_head|output_hypernetworks_mlps\.[1-9])\."
 )
 DEFAULT_TRAINABLE = ("lora", "new_tokens", "projector", "mask_decoder", "forensic_stream", "score_head")
 
@@ -358,7 +365,7 @@ class XForgeModel(nn.Module):
             ("projector.", "projector"),
             ("score_head.", "score_head"),
             ("forensic_stream.", "forensic_stream"),
-            ("sam2.mask_decoder.", "mask_decoder"),
+            ("sam2.mask_decoder.", None if _DECODER_UNUSED.match(name) else "mask_decoder"),
             ("sam2.prompt_encoder.", "prompt_encoder"),
         ):
             if name.startswith(prefix):

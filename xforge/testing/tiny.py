@@ -2,7 +2,7 @@
 
 The backbone (a tiny model of the chosen family) is saved to ``backbone/`` inside the folder and named by a
 relative ``base_model``; SAM2 is the official ``sam2.1_hiera_t`` config shrunk by hydra overrides (16-dim
-Hiera, 32-dim decoder, 256 px input). Everything goes through ``XForgeModel.build`` / ``save_pretrained``,
+Hiera, 32-dim decoder, 128 px input). Everything goes through ``XForgeModel.build`` / ``save_pretrained``,
 so ``XForgeModel.from_pretrained(path)`` exercises the real loading path.
 """
 
@@ -18,7 +18,7 @@ from xforge.model.config import XForgeConfig
 from xforge.testing.families import tiny_backbone
 
 TINY_SAM2_CONFIG = "configs/sam2.1/sam2.1_hiera_t.yaml"
-TINY_SAM2_IMAGE_SIZE = 256
+TINY_SAM2_IMAGE_SIZE = 128
 TINY_SAM2_OVERRIDES = [
     "++model.image_encoder.trunk.embed_dim=16",
     "++model.image_encoder.trunk.num_heads=1",
