@@ -33,6 +33,8 @@ class SynthConfig:
     # Probability of using an object mask (from the source manifest) instead of a random shape, when the
     # image has one.
     p_object: float = 0.8
+    # Probability of placing a random shape on the most detailed of a few random places (else anywhere).
+    p_textured: float = 0.7
 
     # Splice: donor region transform, colour matching and feathered edges.
     splice_scale: tuple[float, float] = (0.75, 1.3)

@@ -16,6 +16,8 @@ import numpy as np
 from data_builders.synth.config import SynthConfig
 from data_builders.synth.shapes import fit_patch, object_shape, random_shape
 
+TEXTURE_CANDIDATES = 4  # random places compared when a region should land on detailed content
+
 
 class EditError(RuntimeError):
     """An edit that could not be placed (image too small for the region); the generator draws again."""
@@ -30,8 +32,18 @@ class Source:
     objects: list[np.ndarray] = field(default_factory=list)
     object_labels: list[str | None] = field(default_factory=list)  # what each object is, when known
 
+    _detail: np.ndarray | None = field(default=None, init=False, repr=False, compare=False)
+
     def label_of(self, index: int) -> str | None:
         return self.object_labels[index] if index < len(self.object_labels) else None
+
+    def detail_integral(self) -> np.ndarray:
+        """Integral image of |Laplacian| of the gray image: window sums of fine detail in O(1)."""
+        if self._detail is None:
+            gray = cv2.cvtColor(self.image, cv2.COLOR_RGB2GRAY)
+            detail = np.abs(cv2.Laplacian(gray, cv2.CV_32F))
+            self._detail = cv2.integral(detail, sdepth=cv2.CV_64F)
+        return self._detail
 
 
 @dataclass
@@ -61,9 +73,15 @@ def _region(
     patch, kind = random_shape(rng, (h, w), area, cfg.shapes)
     patch = fit_patch(patch, (h, w))
     ph, pw = patch.shape
-    x = int(rng.integers(0, w - pw + 1))
-    y = int(rng.integers(0, h - ph + 1))
-    return patch, (x, y), kind, None
+    xs = rng.integers(0, w - pw + 1, TEXTURE_CANDIDATES)
+    ys = rng.integers(0, h - ph + 1, TEXTURE_CANDIDATES)
+    best = 0
+    if rng.random() < cfg.p_textured:
+        # Prefer the candidate window with the most detail, so edits land on content rather than flat sky.
+        ii = source.detail_integral()
+        scores = ii[ys + ph, xs + pw] - ii[ys, xs + pw] - ii[ys + ph, xs] + ii[ys, xs]
+        best = int(np.argmax(scores))
+    return patch, (int(xs[best]), int(ys[best])), kind, None
 
 
 def _alpha(shape: np.ndarray, rng: np.random.Generator, cfg: SynthConfig) -> tuple[np.ndarray, float | None]:
