@@ -77,7 +77,11 @@ def _register_synth(subparsers) -> None:
     p.add_argument(
         "--save-originals", action="store_true", help="also write each unedited host to OUT/originals"
     )
-    g = p.add_argument_group("generator settings (see data_builders/synth/config.py)")
+    g = p.add_argument_group(
+        "generator settings",
+        "SynthConfig fields (data_builders/synth/config.py); ranges are LO,HI -- write a negative low end with "
+        "'=', e.g. --cm-rotation=-30,30",
+    )
     g.add_argument("--max-side", type=int, help="shrink sources to this longer side (0 keeps; default 1024)")
     g.add_argument(
         "--area", type=_pair(float), metavar="LO,HI", help="edited area as a fraction of the image"
