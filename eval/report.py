@@ -127,6 +127,32 @@ def _variant(key: str) -> str:
     return ""
 
 
+def _summary_line(ds: str, t: dict[str, Any]) -> str:
+    """One plain sentence per dataset: what the model did, for a person skimming the report."""
+    parts = [f"- **{ds}**: {t['n_images']} images, {t['n_tampered']} edited."]
+    if t.get("image_acc") is not None:
+        parts.append(
+            f"Detection at 0.5: accuracy {_fmt(t['image_acc'])}, balanced accuracy {_fmt(t.get('image_bacc'))}, "
+            f"AUC {_fmt(t.get('image_auc'))}."
+        )
+    if t.get("n_localized"):
+        parts.append(
+            f"Localization on {t['n_localized']} tampered images: mean pixel F1 {_fmt(t.get('pixel_f1'))} at 0.5 "
+            f"(best-threshold oracle {_fmt(t.get('pixel_f1_best'))}), IoU {_fmt(t.get('pixel_iou'))}."
+        )
+    if t.get("grounding_pred") is not None:
+        parts.append(
+            f"Explanations agree with the predicted mask in {100 * t['grounding_pred']:.0f}% of answers."
+        )
+    problems = t.get("n_missing", 0) + t.get("n_errors", 0)
+    if problems:
+        parts.append(
+            f"{t.get('n_missing', 0)} images had no prediction and {t.get('n_errors', 0)} failed "
+            "(see per_image.csv)."
+        )
+    return " ".join(parts)
+
+
 def markdown(document: dict[str, Any], options: EvalOptions, plots: list[str]) -> str:
     """metrics.md: the tables a person reads, with what each number means."""
     tables = {**document["datasets"], AVERAGE: document[AVERAGE]}
@@ -143,6 +169,7 @@ def markdown(document: dict[str, Any], options: EvalOptions, plots: list[str]) -
         "",
     ]
     lines += _section("Images", list(COUNT_KEYS) + ["n_explained"], tables)
+    lines += ["## In short", ""] + [_summary_line(ds, t) for ds, t in document["datasets"].items()] + [""]
     lines += ["## Metrics", ""]
     lines += _section(
         "Localization (tampered images only, per image then averaged)",

@@ -110,3 +110,18 @@ def test_two_processes_with_accelerate_match_one(tmp_path):
     assert two["datasets"] == one["datasets"]
     caches = sorted(p.name for p in (tmp_path / "two" / "cache").iterdir())
     assert caches == ["rows.rank0.jsonl", "rows.rank1.jsonl"]
+
+
+@pytest.mark.slow
+def test_eval_with_the_classical_engine(tmp_path):
+    manifest, _ = make_dataset(tmp_path / "data", n_tampered=2, n_authentic=1)
+    out = tmp_path / "out"
+    argv = ["eval", "--model", "classical", "--manifest", str(manifest), "--root", f"toy={tmp_path / 'data'}"]
+    assert (
+        main([*argv, "--out", str(out), "--metrics", "detection,localization,grounding", "--no-progress"])
+        == 0
+    )
+    table = json.loads((out / "metrics.json").read_text())["datasets"]["toy"]
+    assert table["n_images"] == 3 and table["n_errors"] == 0 and table["n_localized"] == 2
+    lines = (out / "predictions" / "predictions.jsonl").read_text().splitlines()
+    assert {json.loads(line)["engine"] for line in lines} == {"classical"}

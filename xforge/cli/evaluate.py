@@ -107,16 +107,16 @@ def register(subparsers) -> None:
 
 
 def _detector(args: argparse.Namespace):
+    """The Detector ``--model`` names (contract E); a clear error when detection cannot be built here."""
     try:
         from xforge.cli.detect import detector_from_args
         from xforge.inference import Detector
+
+        return Detector.default() if args.model == CLASSICAL else detector_from_args(args)
     except ImportError as exc:
         raise SystemExit(
             f"xforge eval: detect is unavailable ({exc}); run `xforge detect` and pass --predictions"
         ) from None
-    if args.model == CLASSICAL:
-        return Detector.default()
-    return detector_from_args(args)
 
 
 def run(args: argparse.Namespace) -> int:
