@@ -34,12 +34,15 @@ def is_image(name: str) -> bool:
     return name.lower().endswith(IMAGE_EXTS)
 
 
-def stem(path: str) -> str:
-    return PurePosixPath(path).stem
-
-
+# String operations rather than PurePosixPath: these run several times per file in 100,000-file scans.
 def name(path: str) -> str:
-    return PurePosixPath(path).name
+    return path.rpartition("/")[2]
+
+
+def stem(path: str) -> str:
+    base = name(path)
+    dot = base.rfind(".")
+    return base[:dot] if dot > 0 else base
 
 
 def under(path: str, folder: re.Pattern[str]) -> bool:
@@ -57,8 +60,9 @@ class FileIndex:
         self.by_name: dict[str, list[str]] = defaultdict(list)
         self.by_lower_name: dict[str, list[str]] = defaultdict(list)
         for p in paths:
-            self.by_name[name(p)].append(p)
-            self.by_lower_name[name(p).lower()].append(p)
+            base = p.rpartition("/")[2]
+            self.by_name[base].append(p)
+            self.by_lower_name[base.lower()].append(p)
         self._set = set(paths)
 
     @classmethod

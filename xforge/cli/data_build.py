@@ -106,6 +106,7 @@ def _report_skips(skips, out_path: Path) -> None:
 
 def cmd_build(args) -> int:
     from data_builders.adapters.base import DatasetRootError
+    from data_builders.probe import record_rows
     from data_builders.registry import get_adapter
     from xforge.data.manifest import write_jsonl
 
@@ -120,7 +121,7 @@ def cmd_build(args) -> int:
         except DatasetRootError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
-    n = write_jsonl(args.out, result.records)
+    n = write_jsonl(args.out, record_rows(result.records))
     labels = Counter(r.label for r in result.records)
     print(f"wrote {n} records to {args.out} ({', '.join(f'{v} {k}' for k, v in sorted(labels.items()))})")
     _report_skips(
@@ -130,6 +131,7 @@ def cmd_build(args) -> int:
 
 
 def cmd_split(args) -> int:
+    from data_builders.probe import record_rows
     from data_builders.splits import build_protocol, get_protocol
     from xforge.data.manifest import parse_roots, write_jsonl
 
@@ -146,7 +148,7 @@ def cmd_split(args) -> int:
         result = build_protocol(protocol, roots, workers=args.workers, progress=bar)
     args.out.mkdir(parents=True, exist_ok=True)
     for split, records in sorted(result.records.items()):
-        n = write_jsonl(args.out / f"{split}.jsonl", records)
+        n = write_jsonl(args.out / f"{split}.jsonl", record_rows(records))
         per_dataset = Counter(r.dataset for r in records)
         print(
             f"{split}: {n} records -> {args.out / (split + '.jsonl')} ({dict(sorted(per_dataset.items()))})"

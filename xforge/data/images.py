@@ -112,15 +112,17 @@ _END_MARKERS = {"JPEG": b"\xff\xd9", "MPO": b"\xff\xd9", "PNG": b"IEND"}
 
 def _ends_cleanly(im: Image.Image) -> bool:
     marker = _END_MARKERS.get(im.format or "")
-    fp = getattr(im, "fp", None)
-    if marker is None or fp is None:
+    if marker is None:
         return True
     try:
-        fp.seek(0, os.SEEK_END)
-        fp.seek(max(0, fp.tell() - _TAIL_BYTES))
-        return marker in fp.read(_TAIL_BYTES)
-    except (OSError, ValueError):
-        return False
+        # pread on the descriptor: two syscalls, no buffered seeking (this runs once per file in a scan)
+        fd = im.fp.fileno()
+        size = os.fstat(fd).st_size
+        if marker in os.pread(fd, 64, max(0, size - 64)):
+            return True
+        return marker in os.pread(fd, _TAIL_BYTES, max(0, size - _TAIL_BYTES))
+    except (AttributeError, OSError, ValueError):
+        return False  # not a plain file: undecided, so callers decode to be sure
 
 
 def read_image_info(path: str | os.PathLike, *, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> ImageInfo:
