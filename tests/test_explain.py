@@ -147,3 +147,11 @@ def test_multi_source_and_copy_move_facts():
     f = facts_from("tampered", cm[::2, ::2], ["copy-move"], meta)
     assert f.copy_source.cells == {(0, 0)}
     assert "rotated by about 20 degrees" in explain(f, rng_for("cm")).what
+
+
+def test_multi_source_label_without_labelled_mask():
+    # A dataset may say "multi-source" with a plain 0/1 mask: the count comes from the regions, never 0.
+    m = _mask_at([0], [0])
+    for salt in range(10):
+        text = explain(facts_from("tampered", m, ["multi-source"]), rng_for("x", salt)).text()
+        assert " 0 " not in text and "zero" not in text

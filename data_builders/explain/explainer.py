@@ -99,7 +99,8 @@ def what_sentence(facts: EditFacts, rng: np.random.Generator) -> str:
     if label and kind in P.WHAT_OBJECT:
         what = pick(rng, P.WHAT_OBJECT[kind]).format(label=label)
     else:
-        what = pick(rng, P.WHAT[kind]).format(n=P.NUMBER_WORDS.get(len(facts.sources), len(facts.sources)))
+        n = len(facts.sources) if len(facts.sources) >= 2 else facts.n_regions
+        what = pick(rng, P.WHAT[kind]).format(n=P.NUMBER_WORDS.get(n, str(n)) if n >= 2 else "several")
     extra = ""
     d = facts.details
     if kind == "copy-move" and ("rotation_deg" in d or "scale" in d):
