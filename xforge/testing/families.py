@@ -82,7 +82,7 @@ def _qwen_token_ids(tokenizer) -> dict[str, int]:
     )
 
 
-def _qwen_text_config(tokenizer) -> dict:
+def _qwen_text_config(tokenizer, tie: bool) -> dict:
     return dict(
         _TEXT,
         vocab_size=len(tokenizer),
@@ -91,11 +91,11 @@ def _qwen_text_config(tokenizer) -> dict:
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
         bos_token_id=None,
-        tie_word_embeddings=False,
+        tie_word_embeddings=tie,
     )
 
 
-def tiny_qwen2_5_vl() -> tuple[PreTrainedModel, ProcessorMixin]:
+def tiny_qwen2_5_vl(tie: bool = False) -> tuple[PreTrainedModel, ProcessorMixin]:
     from transformers import (
         Qwen2_5_VLConfig,
         Qwen2_5_VLForConditionalGeneration,
@@ -106,7 +106,7 @@ def tiny_qwen2_5_vl() -> tuple[PreTrainedModel, ProcessorMixin]:
 
     tokenizer = _qwen_tokenizer()
     config = Qwen2_5_VLConfig(
-        text_config=_qwen_text_config(tokenizer),
+        text_config=_qwen_text_config(tokenizer, tie),
         vision_config=dict(
             depth=2,
             hidden_size=32,
@@ -119,7 +119,7 @@ def tiny_qwen2_5_vl() -> tuple[PreTrainedModel, ProcessorMixin]:
             out_hidden_size=64,
             fullatt_block_indexes=[1],
         ),
-        tie_word_embeddings=False,
+        tie_word_embeddings=tie,
         **_qwen_token_ids(tokenizer),
     )
     processor = Qwen2_5_VLProcessor(
@@ -131,7 +131,7 @@ def tiny_qwen2_5_vl() -> tuple[PreTrainedModel, ProcessorMixin]:
     return Qwen2_5_VLForConditionalGeneration(config), processor
 
 
-def tiny_qwen2_vl() -> tuple[PreTrainedModel, ProcessorMixin]:
+def tiny_qwen2_vl(tie: bool = False) -> tuple[PreTrainedModel, ProcessorMixin]:
     from transformers import (
         Qwen2VLConfig,
         Qwen2VLForConditionalGeneration,
@@ -142,7 +142,7 @@ def tiny_qwen2_vl() -> tuple[PreTrainedModel, ProcessorMixin]:
 
     tokenizer = _qwen_tokenizer()
     config = Qwen2VLConfig(
-        text_config=_qwen_text_config(tokenizer),
+        text_config=_qwen_text_config(tokenizer, tie),
         vision_config=dict(
             depth=2,
             embed_dim=32,
@@ -153,7 +153,7 @@ def tiny_qwen2_vl() -> tuple[PreTrainedModel, ProcessorMixin]:
             spatial_merge_size=2,
             temporal_patch_size=2,
         ),
-        tie_word_embeddings=False,
+        tie_word_embeddings=tie,
         **_qwen_token_ids(tokenizer),
     )
     processor = Qwen2VLProcessor(
@@ -165,7 +165,7 @@ def tiny_qwen2_vl() -> tuple[PreTrainedModel, ProcessorMixin]:
     return Qwen2VLForConditionalGeneration(config), processor
 
 
-def tiny_llava() -> tuple[PreTrainedModel, ProcessorMixin]:
+def tiny_llava(tie: bool = False) -> tuple[PreTrainedModel, ProcessorMixin]:
     from transformers import CLIPImageProcessor, LlavaConfig, LlavaForConditionalGeneration, LlavaProcessor
 
     tokenizer = build_bpe_tokenizer(
@@ -196,12 +196,12 @@ def tiny_llava() -> tuple[PreTrainedModel, ProcessorMixin]:
             bos_token_id=tokenizer.bos_token_id,
             eos_token_id=tokenizer.eos_token_id,
             pad_token_id=tokenizer.pad_token_id,
-            tie_word_embeddings=False,
+            tie_word_embeddings=tie,
         ),
         image_token_id=tokenizer.convert_tokens_to_ids("<image>"),
         vision_feature_select_strategy="default",
         vision_feature_layer=-2,
-        tie_word_embeddings=False,
+        tie_word_embeddings=tie,
     )
     processor = LlavaProcessor(
         image_processor=CLIPImageProcessor(
@@ -216,15 +216,18 @@ def tiny_llava() -> tuple[PreTrainedModel, ProcessorMixin]:
     return LlavaForConditionalGeneration(config), processor
 
 
-TINY_FAMILIES: dict[str, Callable[[], tuple[PreTrainedModel, ProcessorMixin]]] = {
+TINY_FAMILIES: dict[str, Callable[..., tuple[PreTrainedModel, ProcessorMixin]]] = {
     "qwen2_5_vl": tiny_qwen2_5_vl,
     "qwen2_vl": tiny_qwen2_vl,
     "llava": tiny_llava,
 }
 
 
-def tiny_backbone(family: str, seed: int = 0) -> tuple[PreTrainedModel, ProcessorMixin]:
+def tiny_backbone(
+    family: str, seed: int = 0, tie_word_embeddings: bool = False
+) -> tuple[PreTrainedModel, ProcessorMixin]:
+    """Random tiny backbone of ``family``; ``tie_word_embeddings`` as in Qwen2.5-VL-3B (tied) or 7B (not)."""
     if family not in TINY_FAMILIES:
         raise ValueError(f"no tiny backbone for family {family!r}; have {', '.join(TINY_FAMILIES)}")
     torch.manual_seed(seed)
-    return TINY_FAMILIES[family]()
+    return TINY_FAMILIES[family](tie=tie_word_embeddings)
