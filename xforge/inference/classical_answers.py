@@ -13,9 +13,17 @@ from typing import Any
 
 import numpy as np
 
+from xforge.forensics.engine import STRONG_LOGIT
 from xforge.location import cells_of_mask, describe_mask, parse_location, phrase_for_cells
 
 SPEAKER = "Classical forensic engine (no trained model loaded)"
+CUE_NAMES = {
+    "copymove": "copy-move matching",
+    "noise": "noise consistency",
+    "jpeg_grid": "JPEG block grid",
+    "ghost": "JPEG ghost",
+    "ela": "error level analysis",
+}
 
 # Tried in order; the first topic whose pattern matches the question answers it.
 TOPICS: tuple[tuple[str, str], ...] = (
@@ -43,28 +51,56 @@ def topic_of(question: str) -> str | None:
     return next((name for name, pattern in TOPICS if re.search(pattern, q)), None)
 
 
-def finding_text(findings: Any) -> str:
-    """One cue's findings as a short phrase, whatever shape the engine gave them."""
-    if isinstance(findings, str):
-        return findings
-    if isinstance(findings, dict):
-        for key in ("summary", "text", "description"):
-            if isinstance(findings.get(key), str):
-                return findings[key]
-        parts = []
-        for k, v in findings.items():
-            if isinstance(v, float):
-                v = f"{v:.3g}"
-            if isinstance(v, (str, int, float, bool)):
-                parts.append(f"{k.replace('_', ' ')} {v}")
-        return ", ".join(parts)
-    if isinstance(findings, (list, tuple)):
-        return "; ".join(finding_text(f) for f in findings)
-    return str(findings)
+def _box_place(box: list[int] | None, size: list[int] | None) -> str:
+    """Where a box ``[x0, y0, x1, y1]`` lies in an image of ``size`` ``[w, h]``, in the location vocabulary."""
+    if not box or not size:
+        return "an unknown place"
+    w, h = size
+    m = np.zeros((h, w), np.uint8)
+    x0, y0, x1, y1 = box
+    m[max(0, y0) : y1, max(0, x0) : x1] = 1
+    return "the region in the " + phrase_for_cells(cells_of_mask(m)) if m.any() else "an unknown place"
 
 
-def _fired(evidence: dict[str, Any]) -> list[str]:
-    return [cue for cue, findings in evidence.items() if findings]
+def _cue_details(cue: str, ev: dict[str, Any]) -> str:
+    """What one cue measured, from the engine's evidence."""
+    size = ev.get("original_size")
+    if cue == "copymove":
+        found = ev.get("copy_move") or []
+        if not found:
+            return "no copied regions found"
+        return "; ".join(
+            f"{_box_place(f['target_box'], size)} matches {_box_place(f['source_box'], size)} "
+            f"({f['matches']} keypoint matches, correlation {f['correlation']:.2f})"
+            for f in found
+        )
+    if cue == "noise":
+        n = ev.get("noise") or {}
+        if n.get("region_box") is None:
+            return f"a consistent noise level (about {n.get('global_sigma', 0.0):.1f} grey levels)"
+        return (
+            f"noise in {_box_place(n['region_box'], size)} differs from the rest by a factor "
+            f"{max(n['ratio'], 1 / max(n['ratio'], 1e-6)):.1f}"
+        )
+    j = ev.get("jpeg") or {}
+    if cue == "jpeg_grid":
+        if not j.get("is_jpeg"):
+            return "the file has no JPEG history to examine"
+        quality = f"saved at about quality {j['quality']:.0f}, " if j.get("quality") is not None else ""
+        return f"{quality}{100 * (j.get('misaligned_fraction') or 0.0):.0f}% of 8x8 tiles out of phase"
+    if cue == "ghost":
+        if not j.get("ghost_strength"):
+            return "no JPEG ghost"
+        return f"a JPEG ghost at quality {j.get('ghost_quality')} (strength {j['ghost_strength']:.2f})"
+    if cue == "ela":
+        return f"error level peaks at {(ev.get('ela') or {}).get('peak', 0.0):.1f}x the typical level (a weak cue)"
+    return ""
+
+
+def _strong(ev: dict[str, Any]) -> list[str]:
+    """Cues the engine counts as evidence, strongest first."""
+    parts = ev.get("contributions") or {}
+    return [c for c in sorted(parts, key=parts.get, reverse=True) if parts[c] >= STRONG_LOGIT]
 
 
 def answer_follow_up(res, question: str) -> str:
@@ -115,29 +151,49 @@ def _cell(res, question: str) -> str:
 def _kind(res, _question: str) -> str:
     if res.verdict != "tampered":
         return "it found no edit, so there is no kind to name."
-    fired = _fired(res.evidence)
-    if any("copy" in cue.lower() for cue in fired):
-        kind = "a copy-move (a part of the image duplicated elsewhere in it)"
-    elif fired:
-        kind = "content from another source or a local retouch (a splice, removal or inpainting)"
-    else:
-        kind = "an edit of unknown kind"
-    cues = ", ".join(c.replace("_", " ") for c in fired) or "none"
-    return f"the cues that fired ({cues}) point to {kind}."
+    ev = res.evidence
+    strong = _strong(ev)
+    copies = ev.get("copy_move") or []
+    if "copymove" in strong and copies:
+        f = copies[0]
+        plain = abs(f["rotation_deg"]) < 1 and abs(f["scale"] - 1) < 0.02
+        how = (
+            "a shifted copy"
+            if plain
+            else f"a copy rotated by {abs(f['rotation_deg']):.0f} degrees, scaled x{f['scale']:.2f}"
+        )
+        return f"it reads the edit as a copy-move: part of the image duplicated elsewhere in it ({how})."
+    if {"noise", "jpeg_grid", "ghost"} & set(strong):
+        cues = ", ".join(CUE_NAMES[c] for c in strong if c != "ela")
+        return f"it reads the edit as most likely a splice, content from another source: {cues} differ(s) there from the rest of the image."
+    if strong == ["ela"]:
+        return "it reads the edit as possibly a local retouch; only error level analysis, a weak cue, points to it."
+    return (
+        "it cannot name the kind of edit: no single cue is decisive; the score comes from several weak ones."
+    )
 
 
 def _confidence(res, _question: str) -> str:
     return (
-        f"it rates the probability that the image is edited at {res.score:.2f}. That is a heuristic "
-        "combination of classical cues, not a calibrated model output."
+        f"it rates the probability that the image is edited at {res.score:.2f} (the verdict threshold is 0.5). "
+        "The number is a logistic fusion of its cue strengths, not the trained model's."
     )
 
 
 def _why(res, _question: str) -> str:
-    lines = [f"- {cue.replace('_', ' ')}: {finding_text(f)}" for cue, f in res.evidence.items() if f]
-    if not lines:
-        return f"no cue gave a usable signal, hence the verdict {res.verdict} (score {res.score:.2f})."
-    return "\n".join([f"its verdict ({res.verdict}, score {res.score:.2f}) rests on these cues:", *lines])
+    ev = res.evidence
+    if ev.get("too_small"):
+        return "the image is too small for its cues to be measured, so there is no evidence either way."
+    parts = ev.get("contributions") or {}
+    lines = [
+        f"- {CUE_NAMES.get(c, c)}: {parts[c]:+.2f}, {_cue_details(c, ev)}"
+        for c in sorted(parts, key=parts.get, reverse=True)
+    ]
+    head = (
+        f"its verdict ({res.verdict}, score {res.score:.2f}) fuses five cues; each line gives the cue's share of "
+        f"the decision (cues adding at least {STRONG_LOGIT:.1f} count as evidence) and what it measured:"
+    )
+    return "\n".join([head, *lines])
 
 
 def _general(res, _question: str) -> str:
