@@ -207,6 +207,13 @@ CSV_FIRST = ("id", "dataset", "label", "status", "error", "score", "verdict")
 CSV_SKIP = {"fp", "references", "image_path", "gt_mask_path", "pred_mask_path"}
 
 
+def _csv_value(value: Any) -> Any:
+    """Empty cells for undefined values (None, NaN) so spreadsheets do not read them as numbers."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return ""
+    return value
+
+
 def write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
     """One line per image: identity, status, every per-image number, the explanation, the paths last."""
     keys = list(CSV_FIRST)
@@ -217,7 +224,7 @@ def write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
         w = csv.DictWriter(f, fieldnames=keys, extrasaction="ignore")
         w.writeheader()
         for r in rows:
-            w.writerow({k: ("" if r.get(k) is None else r.get(k)) for k in keys})
+            w.writerow({k: _csv_value(r.get(k)) for k in keys})
 
 
 def plot_curves(out: Path, rows: list[dict[str, Any]]) -> list[str]:
@@ -288,8 +295,9 @@ def plot_qualitative(out: Path, rows: list[dict[str, Any]], k: int = 4) -> list[
     if not loc or k <= 0:
         return []
     ranked = sorted(loc, key=lambda r: (r["pixel_f1"], r.get("pixel_f1_best") or 0.0), reverse=True)
-    picks = [("best", r) for r in ranked[:k]]
-    picks += [("worst", r) for r in ranked[::-1][: min(k, max(0, len(ranked) - k))]]
+    n_best = min(k, (len(ranked) + 1) // 2)  # few images: split them, so "worst" is never empty
+    n_worst = min(k, len(ranked) - n_best)
+    picks = [("best", r) for r in ranked[:n_best]] + [("worst", r) for r in ranked[::-1][:n_worst]]
     fig, axes = plt.subplots(len(picks), 3, figsize=(9, 3 * len(picks)), squeeze=False)
     for row_axes, (kind, r) in zip(axes, picks):
         try:

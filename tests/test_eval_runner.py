@@ -211,3 +211,23 @@ def test_metrics_json_has_no_nan(toy):
             assert math.isfinite(v)
 
     walk(json.loads(text))
+
+
+def test_score_from_mask_max(toy):
+    tmp, manifest, truth = toy
+    write_predictions(tmp / "pred", truth, "perfect")
+    # every line's score says the opposite; the maps are perfect, so their maxima detect perfectly
+    path = tmp / "pred" / "predictions.jsonl"
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    path.write_text("".join(json.dumps({**r, "score": 1.0 - r["score"]}) + "\n" for r in rows))
+    opts = EvalOptions(metrics=("detection",), score_from="mask_max")
+    doc = evaluate([manifest], {"toy": tmp / "data"}, tmp / "pred", tmp / "out", options=opts, progress=False)
+    assert doc["datasets"]["toy"]["image_auc"] == 1.0 and doc["datasets"]["toy"]["image_acc"] == 1.0
+    plain = evaluate(
+        [manifest],
+        {"toy": tmp / "data"},
+        tmp / "pred",
+        tmp / "out2",
+        options=EvalOptions(metrics=("detection",)),
+    )
+    assert plain["datasets"]["toy"]["image_auc"] == 0.0
