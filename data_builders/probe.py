@@ -45,6 +45,7 @@ class Candidate:
     # "nearest" only where the dataset has a documented size quirk that nearest resampling repairs.
     resize_policy: str = "error"
     split: str | None = None
+    size_note: str = ""  # the dataset's known size quirk and its published fix, added to a mismatch skip
 
 
 @dataclass(frozen=True)
@@ -121,10 +122,11 @@ def probe_one(root: str, cand: Candidate) -> tuple[dict[str, Any] | None, Skip |
                 decode_mask(mask_path, cand.mask_format or "white_forged")
             if (mw, mh) != (info.width, info.height):
                 if cand.resize_policy != "nearest":
+                    note = f"; {cand.size_note}" if cand.size_note else ""
                     raise MaskError(
                         mask_path,
-                        f"mask is {mw}x{mh} but its image is {info.width}x{info.height} "
-                        "and this dataset documents no repair",
+                        f"mask is {mw}x{mh} but its image is {info.width}x{info.height}{note} "
+                        "(--resize-masks resamples such masks, nearest neighbour, and records it in meta)",
                     )
                 meta["mask_resize"] = "nearest"
                 meta["mask_size"] = [mw, mh]

@@ -107,20 +107,20 @@ def test_columbia_edge_masks(tmp_path):
     }
 
 
-def test_coverage_repairs_masks_of_another_size(tmp_path):
-    for p in ("image/1.tif", "image/1t.tif", "image/2t.tif"):
+def test_coverage_misaligned_masks_are_reported_or_resized_on_request(tmp_path):
+    for p in ("image/1.tif", "image/1t.tif", "image/41t.tif"):
         write_image(tmp_path, p)
     write_mask(tmp_path, "mask/1forged.tif", "white_forged")
     write_mask(tmp_path, "mask/1copy.tif", "white_forged")
-    write(tmp_path, "mask/2forged.tif", _scaled_mask(16))
+    write(tmp_path, "mask/41forged.tif", _scaled_mask(16))
     result, recs = build("coverage", tmp_path)
-    assert recs == {
-        ("image/1.tif", A, None),
-        ("image/1t.tif", T, "mask/1forged.tif"),
-        ("image/2t.tif", T, "mask/2forged.tif"),
-    }
-    repaired = {r.image: r.meta for r in result.records}["image/2t.tif"]
-    assert repaired == {"mask_resize": "nearest", "mask_size": [16, 16]}
+    assert recs == {("image/1.tif", A, None), ("image/1t.tif", T, "mask/1forged.tif")}
+    reason = skipped(result)["mask/41forged.tif"]
+    assert "mask is 16x16 but its image is 8x8" in reason and "IML-Dataset-Corrections" in reason
+    resized = get_adapter("coverage").build(tmp_path, workers=1, resize_masks=True)
+    by_image = {r.image: r for r in resized.records}
+    assert by_image["image/41t.tif"].meta == {"mask_resize": "nearest", "mask_size": [16, 16]}
+    assert (load_record_mask(by_image["image/41t.tif"], tmp_path) == TRUTH).all()
 
 
 def _scaled_mask(n):
@@ -260,6 +260,12 @@ def test_fantastic_reality_npz_masks(tmp_path):
           ("Canon_60D/pristine/r1.TIF", A, None)}),
         ("comofod", ["001_F.png", "001_F_JC3.jpg", "001_O.png"], {"001_B.png": "white_forged", "001_M.png": "white_forged"},
          {("001_F.png", T, "001_B.png"), ("001_F_JC3.jpg", T, "001_B.png"), ("001_O.png", A, None)}),
+        ("vipp", ["Forgery/Forgery_salotto.jpg", "NonTamp/NonTamp_Sardegna_Franc_2007 021.jpg"],
+         {"masks/Forgery_salotto.png": "white_forged"},
+         {("Forgery/Forgery_salotto.jpg", T, "masks/Forgery_salotto.png"),
+          ("NonTamp/NonTamp_Sardegna_Franc_2007 021.jpg", A, None)}),
+        ("openforensics", ["Test-Dev/d1ccd04012.jpg"], {"Annotations_GT/Images/Test-Dev/d1ccd04012.png": "white_forged"},
+         {("Test-Dev/d1ccd04012.jpg", T, "Annotations_GT/Images/Test-Dev/d1ccd04012.png")}),
         ("grip", ["images/IMG_C01_001.png", "forged_images/TP_C01_001_copy.png"],
          {"forged_images/TP_C01_001_gt.png": "white_forged"},
          {("forged_images/TP_C01_001_copy.png", T, "forged_images/TP_C01_001_gt.png"),

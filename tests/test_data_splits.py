@@ -208,6 +208,7 @@ def test_catnet_protocol_reproduces_the_lists(tmp_path):
     assert {r["mask_format"] for r in got if r["dataset"] == "fantastic_reality" and r["mask"]} == {"npz"}
 
 
+@pytest.mark.slow
 def test_mvss_protocol_reproduces_the_lists(tmp_path):
     expected = mvss_expected()
     got = run_split(tmp_path, "mvss", expected, shared_root=True)
@@ -217,6 +218,7 @@ def test_mvss_protocol_reproduces_the_lists(tmp_path):
     assert {r["mask_format"] for r in got if r["dataset"] == "columbia" and r["mask"]} == {"columbia_edge"}
 
 
+@pytest.mark.slow
 def test_trufor_test_protocol_reproduces_the_lists(tmp_path):
     expected = trufor_expected()
     got = run_split(tmp_path, "trufor-test", expected)

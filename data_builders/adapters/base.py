@@ -145,6 +145,7 @@ class DatasetAdapter:
     default_split: ClassVar[str] = "test"  # split written by `xforge data build` (protocols override)
     mask_format: ClassVar[str] = "white_forged"
     resize_policy: ClassVar[str] = "error"  # "nearest" only where a size quirk has a documented repair
+    mask_size_note: ClassVar[str] = ""  # known misaligned masks and where corrected ones are published
     manipulation: ClassVar[tuple[str, ...]] = ("unknown",)
 
     # -- to implement -------------------------------------------------------------------------------
@@ -164,6 +165,7 @@ class DatasetAdapter:
             mask_format=self.mask_format if mask else None,
             manipulation=self.manipulation_of(image),
             resize_policy=self.resize_policy,
+            size_note=self.mask_size_note,
             **extra,
         )
 
@@ -203,14 +205,22 @@ class DatasetAdapter:
         workers: int | None = None,
         progress=None,
         files: FileIndex | None = None,
+        resize_masks: bool = False,
     ) -> BuildResult:
-        """Scan ``root`` and return the records and the skipped files with reasons."""
+        """Scan ``root`` and return the records and the skipped files with reasons.
+
+        ``resize_masks`` resamples masks whose size differs from their image (nearest neighbour) instead
+        of skipping them; such records carry ``meta.mask_resize`` so the choice stays visible.
+        """
         root = Path(root)
         if not root.is_dir():
             raise DatasetRootError(f"{root}: {self.title} root is not a folder")
         files = files or FileIndex.scan(root)
         found = list(self.scan(files))
         cands = [c for c in found if isinstance(c, Candidate)]
+        if resize_masks:
+            for c in cands:
+                c.resize_policy = "nearest"
         skips = list(files.skips) + [s for s in found if isinstance(s, Skip)]
         if not cands and not skips:
             raise DatasetRootError(

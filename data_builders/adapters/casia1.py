@@ -12,7 +12,8 @@ TruFor users keep them, the adapter matches by name)::
                                                               authentic ones (any folder named *corel*)
 
 Naming: ``Sp_D_`` = different source images (splice), ``Sp_S_`` = same image (copy-move).
-Quirk: one tampered image of the release has no ground-truth mask; it is skipped and reported.
+Quirk: one tampered image of the release (``Sp_D_NRN_A_cha0011_sec0011_0542.jpg``) has no ground-truth
+mask; it is skipped and reported.
 """
 
 from __future__ import annotations

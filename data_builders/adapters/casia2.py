@@ -10,8 +10,10 @@ Expected layout (as CAT-Net's lists name it)::
 
 Naming: ``Tp_D_`` = splice, ``Tp_S_`` = copy-move.
 Quirks: the ground-truth repository ships one mask as ``..._gt3.png``
-(``Tp_D_NRD_S_N_cha10002_cha10001_20094``); it is accepted under either name. Some masks differ in size
-from their images; no repair is documented, so those samples are skipped and reported. Tampered images
+(``Tp_D_NRD_S_N_cha10002_cha10001_20094``); it is accepted under either name. 17 masks differ in size from
+their images (several are transposed); corrected masks are published (github.com/SunnyHaze/
+IML-Dataset-Corrections, or the full github.com/SunnyHaze/CASIA2.0-Corrected-Groundtruth). Without them
+those samples are skipped and reported. Tampered images
 without a mask are skipped and reported.
 """
 
@@ -28,6 +30,7 @@ class Casia2Adapter(DatasetAdapter):
     key = "casia2"
     title = "CASIA v2.0"
     default_split = "train"
+    mask_size_note = "a known misaligned CASIA v2 mask; published corrected masks: github.com/SunnyHaze/IML-Dataset-Corrections"
 
     def manipulation_of(self, image: str) -> list[str]:
         return casia_manipulation(image)

@@ -7,9 +7,10 @@ Expected layout (as shipped)::
     <root>/mask/<n>forged.tif     masks of the forged (pasted) region, white = forged
     <root>/mask/<n>copy.tif, <n>paste.tif   source/target masks (not used)
 
-Quirk: several masks are stored at another size than their image. The documented repair (as IMDL-BenCo
-and TruFor evaluate COVERAGE) is to resample the mask to the image size, nearest neighbour; records so
-repaired carry ``meta.mask_resize = "nearest"`` and the stored ``meta.mask_size``.
+Quirk: the masks of 9 images (41, 48, 55, 56, 57, 58, 59, 61, 95) are stored at another size than their
+image. The published repair is a set of corrected masks (github.com/SunnyHaze/IML-Dataset-Corrections);
+put them in place and the samples build. Otherwise they are skipped and reported, or, with
+``--resize-masks``, resampled (nearest neighbour) and marked ``meta.mask_resize = "nearest"``.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ class CoverageAdapter(DatasetAdapter):
     key = "coverage"
     title = "COVERAGE"
     manipulation = ("copy-move",)
-    resize_policy = "nearest"
+    mask_size_note = "a known misaligned COVERAGE mask; published corrected masks: github.com/SunnyHaze/IML-Dataset-Corrections"
 
     def scan(self, files: FileIndex) -> Iterator[Candidate | Skip]:
         images = list(files.images())

@@ -5,6 +5,9 @@ Expected layout (as shipped)::
     <root>/<album>/<album>_orig.jpg          the pristine original (authentic, kept as ``original``)
     <root>/<album>/<id>_<k>.{jpg,png}        manipulated versions (2,010)
     <root>/<album>/<id>_<k>_mask.png         masks, white = manipulated
+
+Quirk: ``z14/00030_fake.jpg``'s mask has another size; a corrected mask is published
+(github.com/SunnyHaze/IML-Dataset-Corrections). Without it the sample is skipped and reported.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ class Imd2020Adapter(DatasetAdapter):
     key = "imd2020"
     title = "IMD2020"
     default_split = "train"
+    mask_size_note = "a known misaligned IMD2020 mask; published corrected masks: github.com/SunnyHaze/IML-Dataset-Corrections"
 
     def scan(self, files: FileIndex) -> Iterator[Candidate | Skip]:
         images = list(files.images())

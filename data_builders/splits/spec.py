@@ -124,8 +124,12 @@ def build_protocol(
     *,
     workers: int | None = None,
     progress=None,
+    resize_masks: bool = False,
 ) -> SplitResult:
-    """Build the manifests of ``protocol`` for the datasets whose roots are given."""
+    """Build the manifests of ``protocol`` for the datasets whose roots are given.
+
+    ``resize_masks`` as in :meth:`data_builders.adapters.base.DatasetAdapter.build`.
+    """
     roots = {k.lower(): Path(v) for k, v in roots.items()}
     per_dataset: dict[str, list[Candidate]] = defaultdict(list)
     skips: list[tuple[str, Skip]] = []
@@ -151,6 +155,8 @@ def build_protocol(
                 )
             return  # the same sample named by two lists of one split (MVSS CASIAv1 / CASIAv1plus)
         placed[key] = item.split or "test"
+        if resize_masks:
+            item.resize_policy = "nearest"
         per_dataset[dataset].append(item)
 
     for spec in protocol.specs:

@@ -11,6 +11,10 @@ from pathlib import Path
 from tqdm import tqdm
 
 MAX_SKIPS_SHOWN = 20
+RESIZE_HELP = (
+    "resample masks whose size differs from their image (nearest neighbour) instead of skipping them; "
+    "marked meta.mask_resize in the manifest. Prefer the published corrected masks (see the skip report)"
+)
 
 BUILD_HELP = """\
 Scan one dataset, laid out as its authors ship it, into a JSONL manifest (one sample per line: image and
@@ -54,6 +58,7 @@ def register(subparsers) -> None:
     p.add_argument("--root", required=True, type=Path, help="the dataset folder as its authors ship it")
     p.add_argument("--out", required=True, type=Path, help="manifest to write (JSONL)")
     p.add_argument("--workers", type=int, default=None, help="processes reading headers (default: CPU count)")
+    p.add_argument("--resize-masks", action="store_true", help=RESIZE_HELP)
     p.set_defaults(func=cmd_build)
     _add_dataset_epilog(p)
 
@@ -66,6 +71,7 @@ def register(subparsers) -> None:
     )
     p.add_argument("--out", required=True, type=Path, help="folder for <split>.jsonl and skipped.jsonl")
     p.add_argument("--workers", type=int, default=None, help="processes reading headers (default: CPU count)")
+    p.add_argument("--resize-masks", action="store_true", help=RESIZE_HELP)
     p.set_defaults(func=cmd_split)
 
     p = subparsers.add_parser(
@@ -117,7 +123,9 @@ def cmd_build(args) -> int:
         return 2
     with tqdm(desc=f"{adapter.key}: reading headers", unit="file", total=None) as bar:
         try:
-            result = adapter.build(args.root, workers=args.workers, progress=bar)
+            result = adapter.build(
+                args.root, workers=args.workers, progress=bar, resize_masks=args.resize_masks
+            )
         except DatasetRootError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
@@ -145,7 +153,9 @@ def cmd_split(args) -> int:
         print("error: give at least one --root KEY=PATH (see --help)", file=sys.stderr)
         return 2
     with tqdm(desc=f"{protocol.name}: reading headers", unit="file", total=None) as bar:
-        result = build_protocol(protocol, roots, workers=args.workers, progress=bar)
+        result = build_protocol(
+            protocol, roots, workers=args.workers, progress=bar, resize_masks=args.resize_masks
+        )
     args.out.mkdir(parents=True, exist_ok=True)
     for split, records in sorted(result.records.items()):
         n = write_jsonl(args.out / f"{split}.jsonl", record_rows(records))
