@@ -102,13 +102,17 @@ def _write_history(readline, path: Path) -> None:
         pass  # a read-only home must not turn a finished chat into a traceback
 
 
-def _write_outputs(session, out: Path) -> tuple[Path, Path]:
+def _output_paths(session, out: Path) -> tuple[Path, Path]:
+    return out / f"{session.image.name}_mask.png", out / f"{session.image.name}_overlay.png"
+
+
+def _write_outputs(session, out: Path) -> None:
     from xforge.inference.overlay import write_overlay, write_png
 
     result, image = session.last_result, session.image
-    mask_path = write_png(out / f"{image.name}_mask.png", result.mask * 255)
-    overlay_path = write_overlay(out / f"{image.name}_overlay.png", image.array, result.mask)
-    return mask_path, overlay_path
+    mask_path, overlay_path = _output_paths(session, out)
+    write_png(mask_path, result.mask * 255)
+    write_overlay(overlay_path, image.array, result.mask)
 
 
 def _save(session, out: Path, target: str | None) -> Path:
@@ -124,16 +128,27 @@ def _save(session, out: Path, target: str | None) -> Path:
     return path
 
 
+def _same_finding(a, b) -> bool:
+    return (a.verdict, round(a.score, 2)) == (b.verdict, round(b.score, 2)) and (a.mask == b.mask).all()
+
+
 def _answer(console: _Console, session, question: str, out: Path) -> None:
     result = session.ask(question)
-    mask_path, overlay_path = _write_outputs(session, out)
+    previous = session.results[-2] if len(session.results) > 1 else None
+    unchanged = previous is not None and _same_finding(previous, result)
+    # The files hold the latest finding; an unchanged one is neither rewritten nor re-announced.
+    if not unchanged:
+        _write_outputs(session, out)
+    mask_path, overlay_path = _output_paths(session, out)
     if console.as_json:
         row = {"turn": len(session.results), "image": session.image.source_path, **result.to_dict()}
         print(json.dumps({**row, "mask_path": str(mask_path), "overlay_path": str(overlay_path)}), flush=True)
         return
     print(f"xforge [{result.engine}]> {result.explanation}")
-    print(f"  verdict: {result.verdict}  score: {result.score:.2f}  regions: {len(result.regions)}")
-    print(f"  mask: {mask_path}  overlay: {overlay_path}", flush=True)
+    if not unchanged:
+        print(f"  verdict: {result.verdict}  score: {result.score:.2f}  regions: {len(result.regions)}")
+        print(f"  mask: {mask_path}  overlay: {overlay_path}")
+    sys.stdout.flush()
 
 
 def _command(console: _Console, session, line: str, out: Path) -> bool:
