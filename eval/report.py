@@ -59,26 +59,26 @@ DEFINITIONS = {
 }
 
 HEADINGS = {
-    "pixel_f1": "F1",
-    "pixel_iou": "IoU",
-    "pixel_precision": "Prec",
-    "pixel_recall": "Rec",
-    "pixel_auc": "AUC",
-    "pixel_f1_best": "F1 best (oracle)",
+    "pixel_f1": "px F1",
+    "pixel_iou": "px IoU",
+    "pixel_precision": "px Prec",
+    "pixel_recall": "px Rec",
+    "pixel_auc": "px AUC",
+    "pixel_f1_best": "px F1 best (oracle)",
     "ciou": "cIoU",
     "giou": "gIoU",
-    "image_auc": "AUC",
-    "image_ap": "AP",
-    "image_acc": "Acc",
-    "image_bacc": "bAcc",
-    "image_f1": "F1",
+    "image_auc": "img AUC",
+    "image_ap": "img AP",
+    "image_acc": "img Acc",
+    "image_bacc": "img bAcc",
+    "image_f1": "img F1",
     "css": "CSS",
     "rouge_l": "ROUGE-L",
     "bleu4": "BLEU-4",
     "meteor": "METEOR*",
     "cider": "CIDEr-D",
-    "grounding_pred": "vs predicted mask",
-    "grounding_gt": "vs ground truth",
+    "grounding_pred": "grounded (pred mask)",
+    "grounding_gt": "grounded (GT mask)",
 }
 
 
@@ -102,7 +102,13 @@ def _fmt(value: Any) -> str:
     return f"{float(value):.3f}"
 
 
-def _section(title: str, keys: list[str], tables: dict[str, dict[str, Any]], note: str = "") -> list[str]:
+def _section(
+    title: str,
+    keys: list[str],
+    tables: dict[str, dict[str, Any]],
+    note: str = "",
+    first_column: str = "dataset",
+) -> list[str]:
     keys = [k for k in keys if any(k in t for t in tables.values())]
     if not keys:
         return []
@@ -110,7 +116,7 @@ def _section(title: str, keys: list[str], tables: dict[str, dict[str, Any]], not
     lines = [f"### {title}", ""]
     if note:
         lines += [note, ""]
-    lines += ["| dataset | " + " | ".join(names) + " |", "|---|" + "---|" * len(keys)]
+    lines += [f"| {first_column} | " + " | ".join(names) + " |", "|---|" + "---|" * len(keys)]
     for ds, t in tables.items():
         name = f"**{ds}**" if ds == AVERAGE else ds
         lines.append(f"| {name} | " + " | ".join(_fmt(t.get(k)) for k in keys) + " |")
@@ -191,11 +197,15 @@ def markdown(document: dict[str, Any], options: EvalOptions, plots: list[str]) -
         ["grounding_pred", "grounding_gt"],
         tables,
     )
-    for tag, rob in document.get("robustness", {}).items():
+    if document.get("robustness"):
+        rows = {"clean": document[AVERAGE], **{t: r[AVERAGE] for t, r in document["robustness"].items()}}
         lines += _section(
-            f"Robustness: {tag}",
+            "Robustness (average over datasets; per-dataset numbers in metrics.json)",
             [k for k in keys if not k.endswith(("_inv", "_border"))],
-            {**rob["datasets"], AVERAGE: rob[AVERAGE]},
+            rows,
+            "Each row re-runs detection on perturbed copies of the images and scores them against the "
+            "original masks.",
+            first_column="perturbation",
         )
     if plots:
         lines += ["## Plots", ""] + [f"![{p}]({p})" for p in plots] + [""]
