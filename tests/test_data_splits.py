@@ -144,9 +144,9 @@ def make_tree(base: Path, entries, *, shared_root: bool) -> dict[str, Path]:
     return roots
 
 
-def run_split(tmp_path, protocol, entries, *, shared_root=False):
+def run_split(tmp_path, protocol, entries, *, shared_root=False, extra_args=()):
     roots = make_tree(tmp_path / "data", entries, shared_root=shared_root)
-    args = ["data", "split", "--protocol", protocol, "--out", str(tmp_path / "out")]
+    args = ["data", "split", "--protocol", protocol, "--out", str(tmp_path / "out"), *extra_args]
     if shared_root:
         args += ["--root", f"*={tmp_path / 'data'}"]
     else:
@@ -211,8 +211,14 @@ def test_catnet_protocol_reproduces_the_lists(tmp_path):
 @pytest.mark.slow
 def test_mvss_protocol_reproduces_the_lists(tmp_path):
     expected = mvss_expected()
-    got = run_split(tmp_path, "mvss", expected, shared_root=True)
-    assert_same(got, expected)
+    imd = [("imd2020", "1b8r7b/c94scmh_0.jpg", "1b8r7b/c94scmh_0_mask.png", "test", None),
+           ("imd2020", "1b8r7b/1b8r7b_orig.jpg", None, "test", None)]  # fmt: skip
+    make_tree(tmp_path / "imd", imd, shared_root=True)
+    got = run_split(
+        tmp_path, "mvss", expected, shared_root=True, extra_args=["--root", f"imd2020={tmp_path / 'imd'}"]
+    )
+    assert_same(got, expected + imd)  # IMD2020 has no MVSS list: the whole dataset is its test set
+    assert (tmp_path / "out" / "skipped.jsonl").read_text() == ""
     # CASIAv1plus.txt: 782 Corel + 18 CASIA authentic images; its labels 1 and 2 are both tampered
     assert sum(r["dataset"] == "casia1" and r["label"] == "authentic" for r in got) == 800
     assert {r["mask_format"] for r in got if r["dataset"] == "columbia" and r["mask"]} == {"columbia_edge"}
@@ -223,6 +229,7 @@ def test_trufor_test_protocol_reproduces_the_lists(tmp_path):
     expected = trufor_expected()
     got = run_split(tmp_path, "trufor-test", expected)
     assert_same(got, expected)
+    assert (tmp_path / "out" / "skipped.jsonl").read_text() == ""
     assert {r["split"] for r in got} == {"test"}
 
 

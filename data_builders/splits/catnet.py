@@ -109,4 +109,5 @@ PROTOCOL = Protocol(
     description="CAT-Net (IJCV 2022) train/valid/test lists",
     specs=_specs(),
     extra=tampcoco_train,
+    extra_datasets=("tampcoco",),
 )

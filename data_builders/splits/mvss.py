@@ -8,7 +8,8 @@ that folder as the root of each dataset (``--root casia2=D --root casia1=D ...``
 CASIA v1+ = the tampered images of ``CASIAv1.txt`` with the Corel authentic images of
 ``CASIAv1plus.txt`` in place of CASIA's own authentic ones (which overlap CASIA v2's). NIST16 is MVSS-Net's
 cropped re-release (``probe_save/``, ``mask/``), read with NIST's mask polarity (black = forged).
-IMD2020 has no MVSS-Net list: its test set is the whole dataset as the ``imd2020`` adapter reads it.
+IMD2020 has no MVSS-Net list: its test set is the whole dataset as the ``imd2020`` adapter reads it,
+built when ``--root imd2020=PATH`` is given (a shared ``'*'`` root does not count for it).
 """
 
 from __future__ import annotations
@@ -46,4 +47,5 @@ PROTOCOL = Protocol(
         ListSpec("mvss/NIST16.txt", "nist16", "test", syntax="space"),
     ],
     extra=imd2020_test,
+    extra_datasets=("imd2020",),
 )

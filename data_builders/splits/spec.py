@@ -13,7 +13,7 @@ import logging
 import os
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path, PurePosixPath
 
@@ -51,7 +51,11 @@ class Protocol:
     extra: (
         Callable[[Mapping[str, Path], Mapping[str, set[str]]], Iterator[tuple[str, Candidate | Skip]]] | None
     ) = None
-    notes: list[str] = field(default_factory=list)
+    extra_datasets: tuple[str, ...] = ()  # datasets the ``extra`` rule reads (their own --root, not '*')
+
+    def datasets(self) -> list[str]:
+        """Every dataset key this protocol reads, in list order."""
+        return list(dict.fromkeys([*(s.dataset for s in self.specs), *self.extra_datasets]))
 
 
 @dataclass
@@ -170,7 +174,9 @@ def build_protocol(
         for item in items:
             add(spec.dataset, item)
     if protocol.extra is not None:
-        usable = {k: r for k in {s.dataset for s in protocol.specs} if (r := root_of(k, roots)) is not None}
+        # Rules that scan whole folders need the dataset's own root: under a shared '*' root they would
+        # read every other dataset's files as this one's.
+        usable = {k: roots[k] for k in protocol.extra_datasets if k in roots}
         for dataset, item in protocol.extra(usable, named):
             add(dataset, item)
     for dataset in missing:

@@ -73,6 +73,7 @@ def register(subparsers) -> None:
     p.add_argument("--workers", type=int, default=None, help="processes reading headers (default: CPU count)")
     p.add_argument("--resize-masks", action="store_true", help=RESIZE_HELP)
     p.set_defaults(func=cmd_split)
+    _add_protocol_epilog(p)
 
     p = subparsers.add_parser(
         "stats", help="counts and mask coverage of a manifest", description=STATS_HELP, formatter_class=fmt
@@ -93,6 +94,15 @@ def _add_dataset_epilog(parser: argparse.ArgumentParser) -> None:
     from data_builders.registry import ADAPTERS
 
     parser.epilog = "datasets: " + ", ".join(ADAPTERS)
+
+
+def _add_protocol_epilog(parser: argparse.ArgumentParser) -> None:
+    from data_builders.splits import PROTOCOL_NAMES, get_protocol
+
+    lines = ["dataset keys (--root KEY=PATH) each protocol reads:"]
+    for name in PROTOCOL_NAMES:
+        lines.append(f"  {name}: {', '.join(get_protocol(name).datasets())}")
+    parser.epilog = "\n".join(lines)
 
 
 def _report_skips(skips, out_path: Path) -> None:
