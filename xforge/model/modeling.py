@@ -206,16 +206,23 @@ class XForgeModel(nn.Module):
         root: str | os.PathLike | None = None,
         torch_dtype: torch.dtype | None = None,
         trust_remote_code: bool = False,
+        backbone: nn.Module | None = None,
     ) -> XForgeModel:
         """A fresh model: the base VLM from ``config.base_model``, SAM2 from ``config.sam2_checkpoint``,
         new LoRA / projector / score head / forensic stream. ``config`` gets ``seg_token_id`` and
-        ``vocab_size`` filled in. Every parameter starts frozen: call :meth:`set_trainable`."""
+        ``vocab_size`` filled in. Every parameter starts frozen: call :meth:`set_trainable`.
+
+        ``backbone``: an already instantiated transformers model to use instead of loading
+        ``config.base_model`` (tiny test models, random-weight benchmarks); ``processor`` is then required.
+        """
         from peft import LoraConfig, get_peft_model
 
         from xforge.model.processing import XForgeProcessor
 
         root_path = Path(root) if root is not None else None
         base = _resolve_base(config.base_model, root_path)
+        if backbone is not None and processor is None:
+            raise ValueError("build(backbone=...) needs the matching processor")
         if processor is None:
             processor = XForgeProcessor.build(
                 base,
@@ -224,7 +231,9 @@ class XForgeModel(nn.Module):
                 seg_token=config.seg_token,
                 trust_remote_code=trust_remote_code,
             )
-        hf_model = _load_backbone(base, torch_dtype, None, trust_remote_code)
+        hf_model = (
+            backbone if backbone is not None else _load_backbone(base, torch_dtype, None, trust_remote_code)
+        )
         rows = hf_model.get_input_embeddings().weight.shape[0]
         if len(processor.tokenizer) > rows:
             hf_model.resize_token_embeddings(len(processor.tokenizer))

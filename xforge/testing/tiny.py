@@ -77,7 +77,7 @@ def build_tiny_checkpoint(
         backbone_processor, family=family, sam2_image_size=config.sam2_image_size, seg_token=config.seg_token
     )
     torch.manual_seed(seed)
-    model = XForgeModel.build(config, processor, root=out)
+    model = XForgeModel.build(config, processor, root=out, backbone=hf_model)
     model.save_pretrained(out)
     processor.save_pretrained(out)
     return out
