@@ -208,7 +208,9 @@ def _score(job: ImageJob, options: EvalOptions) -> dict[str, Any]:
     else:
         s = pred.get("score")
         out["score"] = float(s) if isinstance(s, (int, float)) and math.isfinite(s) else None
-    if gt is not None and pred_map is not None:
+    if gt is not None and pred_map is not None and pred_map.shape != gt.shape:
+        # Recorded per image: a size mismatch can also mean the prediction belongs to another image.
+        out["pred_resized_from"] = "x".join(str(v) for v in pred_map.shape)
         pred_map = resize_to_mask(pred_map, gt.shape)
     if "localization" in wants and localizable:
         # No predicted mask means the model marked nothing: score an all-zero map.
