@@ -221,6 +221,7 @@ def test_mvss_protocol_reproduces_the_lists(tmp_path):
     assert (tmp_path / "out" / "skipped.jsonl").read_text() == ""
     # CASIAv1plus.txt: 782 Corel + 18 CASIA authentic images; its labels 1 and 2 are both tampered
     assert sum(r["dataset"] == "casia1" and r["label"] == "authentic" for r in got) == 800
+    assert sum(r["meta"].get("source") == "corel-1k" for r in got) == 782
     assert {r["mask_format"] for r in got if r["dataset"] == "columbia" and r["mask"]} == {"columbia_edge"}
 
 

@@ -45,12 +45,16 @@ class Casia1Adapter(DatasetAdapter):
     def manipulation_of(self, image: str) -> list[str]:
         return casia_manipulation(image)
 
+    def describe(self, image: str, mask: str | None, label: str) -> Candidate:
+        cand = super().describe(image, mask, label)
+        if label == "authentic" and under(image, _COREL):
+            cand.meta = {"source": "corel-1k"}
+        return cand
+
     def scan(self, files: FileIndex) -> Iterator[Candidate | Skip]:
         images = list(files.images())
         tampered = [p for p in images if name(p).startswith("Sp_") and not stem(p).endswith("_gt")]
         yield from self.pair(files, tampered, lambda p: [f"{stem(p)}_gt.png"])
         for image in images:
-            if under(image, _COREL):
-                yield self.authentic(image, meta={"source": "corel-1k"})
-            elif name(image).startswith("Au_"):
-                yield self.authentic(image)
+            if under(image, _COREL) or name(image).startswith("Au_"):
+                yield self.describe(image, None, "authentic")
