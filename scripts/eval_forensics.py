@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import math
 import sys
 import tempfile
 from pathlib import Path
@@ -35,10 +34,13 @@ from scipy.optimize import minimize
 from sklearn.metrics import roc_auc_score
 from tqdm import tqdm
 
+import data_builders.synth
+from data_builders.synth import Source, SynthConfig, copy_move, postprocess, splice
 from xforge.forensics import ForensicEngine
 from xforge.forensics.fusion import FEATURES, calibration_path
 
 SETS = ("copymove", "copymove_rs", "splice", "authentic")
+SYNTH_CONFIGS = Path(data_builders.synth.__file__).parent / "configs"
 
 
 def _texture(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
@@ -83,78 +85,53 @@ def camera(img: np.ndarray, rng: np.random.Generator, sigma: float) -> np.ndarra
     return np.clip(img + rng.standard_normal(img.shape) * std, 0, 255).round().astype(np.uint8)
 
 
-def jpeg(img: np.ndarray, quality: int) -> np.ndarray:
-    ok, buf = cv2.imencode(".jpg", img[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
-    return cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1].copy()
-
-
-def _blob(rng: np.random.Generator, h: int, w: int, area_frac: float) -> np.ndarray:
-    """A random compact shape (ellipse or polygon) of about ``area_frac`` of an h x w image, centred."""
-    r = math.sqrt(area_frac * h * w / math.pi)
-    m = np.zeros((h, w), np.uint8)
-    if rng.random() < 0.5:
-        ax = (int(r * rng.uniform(0.8, 1.25)), int(r * rng.uniform(0.8, 1.25)))
-        cv2.ellipse(m, (w // 2, h // 2), ax, float(rng.uniform(0, 180)), 0, 360, 1, -1)
-    else:
-        ang = np.sort(rng.uniform(0, 2 * np.pi, 7))
-        rad = r * rng.uniform(0.8, 1.3, 7)
-        pts = np.stack([w // 2 + rad * np.cos(ang), h // 2 + rad * np.sin(ang)], 1).astype(np.int32)
-        cv2.fillPoly(m, [pts], 1)
-    return m
-
-
-def _place(rng, h, w, shape_mask, avoid=None, tries=50):
-    """Random shift putting ``shape_mask`` (centred) fully inside the image, away from ``avoid``."""
-    ys, xs = np.nonzero(shape_mask)
-    for _ in range(tries):
-        dx = int(rng.integers(-xs.min(), w - 1 - xs.max() + 1))
-        dy = int(rng.integers(-ys.min(), h - 1 - ys.max() + 1))
-        moved = np.zeros_like(shape_mask)
-        moved[ys + dy, xs + dx] = 1
-        if avoid is None or not (cv2.dilate(avoid, np.ones((9, 9), np.uint8)) & moved).any():
-            return moved, (dx, dy)
-    return None, None
+COPY_MOVE = SynthConfig(
+    kinds=("copy-move",),
+    area=(0.02, 0.08),
+    copy_move_rotation=(0.0, 0.0),
+    copy_move_scale=(1.0, 1.0),
+    copy_move_mask="target",
+    p_resize=0.0,
+    p_blur=0.0,
+    p_noise=0.0,
+    p_jpeg=1.0,
+    jpeg_quality=(90, 98),
+)
+SPLICE = SynthConfig.from_yaml(SYNTH_CONFIGS / "splice_camera_eval.yaml").replace(
+    kinds=("splice",), area=(0.02, 0.08)
+)
+AUTHENTIC = COPY_MOVE.replace(kinds=("authentic",), p_jpeg=0.7)
 
 
 def make_sample(kind: str, seed: int, h: int = 384, w: int = 512):
-    """(rgb uint8 image, mask uint8 0/1 of the changed pixels or None, final JPEG quality or None)."""
+    """(rgb uint8 image, mask uint8 0/1 of the changed pixels or None, encoded file bytes, file suffix).
+
+    Hosts and donors are this script's photo-like scenes; the edits and post-processing are the project's
+    synthetic-forgery generator (``data_builders.synth``), with the settings the issue's targets name.
+    """
     rng = np.random.default_rng(seed)
     sigma = rng.uniform(1.0, 3.0)
-    img = make_scene(rng, h, w, sigma)
-    photo = camera(img, rng, sigma)
-    quality = int(rng.integers(90, 99))
+    host = Source(f"host{seed}", camera(make_scene(rng, h, w, sigma), rng, sigma))
     if kind == "authentic":
-        if rng.random() < 0.3:
-            return photo, None, None
-        return jpeg(photo, quality), None, quality
-    shape = _blob(rng, h, w, rng.uniform(0.02, 0.08))
-    if kind in ("copymove", "copymove_rs"):
-        if kind == "copymove":
-            angle, scale = 0.0, 1.0
-        else:
+        forgery, cfg = None, AUTHENTIC
+    elif kind == "splice":
+        donor_sigma = sigma * rng.choice([rng.uniform(0.15, 0.45), rng.uniform(2.2, 4.0)])
+        donor = Source(f"donor{seed}", camera(make_scene(rng, h, w, donor_sigma), rng, donor_sigma))
+        cfg = SPLICE
+        forgery = splice(host, donor, rng, cfg)
+    else:
+        cfg = COPY_MOVE
+        if kind == "copymove_rs":
             angle = float(rng.uniform(10, 45) * rng.choice([-1, 1]))
-            scale = float(rng.uniform(0.8, 1.2))
-        src_mask, _ = _place(rng, h, w, shape)
-        ys, xs = np.nonzero(src_mask)
-        cx, cy = xs.mean(), ys.mean()
-        m = cv2.getRotationMatrix2D((float(cx), float(cy)), angle, scale)
-        warped = cv2.warpAffine(photo, m, (w, h), flags=cv2.INTER_LINEAR)
-        wmask = cv2.warpAffine(src_mask, m, (w, h), flags=cv2.INTER_NEAREST)
-        tgt, (dx, dy) = _place(rng, h, w, wmask, avoid=src_mask)
-        if tgt is None:
-            return make_sample(kind, seed + 100_003, h, w)
-        shift = np.float32([[1, 0, dx], [0, 1, dy]])
-        copy = cv2.warpAffine(warped, shift, (w, h), flags=cv2.INTER_NEAREST)
-        out = np.where(tgt[..., None] > 0, copy, photo)
-        return jpeg(out, quality), tgt, quality
-    # splice: another camera (noise level differs by a factor >= 2) and/or an earlier, lower JPEG quality
-    donor_sigma = sigma * rng.choice([rng.uniform(0.15, 0.45), rng.uniform(2.2, 4.0)])
-    donor = camera(make_scene(rng, h, w, donor_sigma), rng, donor_sigma)
-    if rng.random() < 0.6:
-        donor = jpeg(donor, int(rng.integers(55, 80)))
-    tgt, _ = _place(rng, h, w, shape)
-    out = np.where(tgt[..., None] > 0, donor, photo)
-    return jpeg(out, quality), tgt, quality
+            cfg = cfg.replace(copy_move_rotation=(angle, angle), copy_move_scale=(0.8, 1.2))
+        forgery = copy_move(host, rng, cfg)
+    out = postprocess(
+        host.image if forgery is None else forgery.image, None if forgery is None else forgery.mask, rng, cfg
+    )
+    if out.jpeg_bytes is not None:
+        return out.image, out.mask, out.jpeg_bytes, ".jpg"
+    ok, buf = cv2.imencode(".png", out.image[..., ::-1])
+    return out.image, out.mask, buf.tobytes(), ".png"
 
 
 def f1(pred: np.ndarray, gt: np.ndarray) -> float:
@@ -168,13 +145,11 @@ def f1(pred: np.ndarray, gt: np.ndarray) -> float:
 def run_set(engine: ForensicEngine, kind: str, n: int, seed: int, workdir: Path):
     rows = []
     for i in tqdm(range(n), desc=kind, leave=False):
-        img, gt, quality = make_sample(kind, seed * 1_000_003 + i * 7919 + SETS.index(kind))
-        path = workdir / f"{kind}_{i}.{'jpg' if quality else 'png'}"
-        # Write the file the way a camera/editor would, so JPEG cues read real quantisation tables.
-        params = [cv2.IMWRITE_JPEG_QUALITY, quality] if quality else []
-        cv2.imwrite(str(path), img[..., ::-1], params)
-        img = cv2.imread(str(path), cv2.IMREAD_COLOR)[..., ::-1].copy()
-        res = engine.analyze(img, source_path=path)
+        img, gt, data, suffix = make_sample(kind, seed * 1_000_003 + i * 7919 + SETS.index(kind))
+        # The engine reads the written file, as a user's file would be read, so JPEG cues see real tables.
+        path = workdir / f"{kind}_{i}{suffix}"
+        path.write_bytes(data)
+        res = engine.analyze(path)
         rows.append(
             {
                 "kind": kind,

@@ -49,7 +49,7 @@ class CopyMoveFinding:
     """One verified copy: ``target`` pixels are a transformed copy of ``source`` pixels."""
 
     transform: np.ndarray  # 2x3 affine, source -> target coordinates
-    rotation_deg: float
+    rotation_deg: float  # counter-clockwise on screen (cv2.getRotationMatrix2D's convention)
     scale: float
     shift: tuple[float, float]
     n_matches: int  # keypoint pairs verified by RANSAC
@@ -104,8 +104,9 @@ def _g2nn_pairs(pts: np.ndarray, des: np.ndarray, p: CopyMoveParams, min_offset:
 
 
 def _similarity_parts(m: np.ndarray) -> tuple[float, float, tuple[float, float]]:
+    """(rotation in degrees, counter-clockwise on screen as in cv2.getRotationMatrix2D; scale; shift)."""
     scale = float(math.hypot(m[0, 0], m[1, 0]))
-    rot = float(math.degrees(math.atan2(m[1, 0], m[0, 0])))
+    rot = float(math.degrees(math.atan2(m[0, 1], m[0, 0])))
     return rot, scale, (float(m[0, 2]), float(m[1, 2]))
 
 
@@ -234,15 +235,12 @@ def _fine_detail(gray: np.ndarray, mask: np.ndarray) -> float:
     return float(np.median(vals)) if vals.size else 0.0
 
 
-def _orient(gray: np.ndarray, m: np.ndarray, a_mask: np.ndarray, b_mask: np.ndarray):
+def _orient(gray: np.ndarray, a_mask: np.ndarray, b_mask: np.ndarray):
     """Decide which of two matched regions is the copy. Returns (is_b_target, confidence 0..1)."""
-    seam = math.log(_seam_strength(gray, b_mask) / _seam_strength(gray, a_mask))
-    rot, scale, _ = _similarity_parts(m)
-    evidence = seam
-    if abs(rot) >= 2.0 or abs(scale - 1.0) >= 0.03:
-        # Interpolation smooths the copy; the stronger this trace, the more it counts.
-        detail = math.log((_fine_detail(gray, a_mask) + 1e-3) / (_fine_detail(gray, b_mask) + 1e-3))
-        evidence += 2.0 * detail
+    evidence = math.log(_seam_strength(gray, b_mask) / _seam_strength(gray, a_mask))
+    # Interpolation (rotation, scaling, even a sub-pixel shift) smooths the copy; a whole-pixel shift leaves
+    # both sides equally detailed and this term near zero.
+    evidence += 2.0 * math.log((_fine_detail(gray, a_mask) + 1e-3) / (_fine_detail(gray, b_mask) + 1e-3))
     confidence = 1.0 - math.exp(-abs(evidence) * 4.0)
     return evidence >= 0, confidence
 
@@ -276,7 +274,7 @@ def detect_copy_move(gray: np.ndarray, params: CopyMoveParams | None = None) -> 
         a_mask = cv2.warpAffine(b_mask.astype(np.uint8), inv, (w, h), flags=cv2.INTER_NEAREST) > 0
         if not a_mask.any():
             continue
-        b_is_target, conf = _orient(gray, m, a_mask, b_mask)
+        b_is_target, conf = _orient(gray, a_mask, b_mask)
         t = m if b_is_target else inv
         src_mask, tgt_mask = (a_mask, b_mask) if b_is_target else (b_mask, a_mask)
         rot, scale, shift = _similarity_parts(t)

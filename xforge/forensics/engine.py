@@ -157,7 +157,7 @@ class ForensicEngine:
             "ghost": jpeg.ghost_region,
             "ela": np.clip((ela.map - 1.0) / 3.0, 0, 1) * 0.5,
         }
-        prob_work, shaped_by = fusion.fuse_maps(score, features, cue_maps, (wh, ww))
+        prob_work, shaped_by = fusion.fuse_maps(score, features, cue_maps, (wh, ww), STRONG_LOGIT)
         prob_map = resize_map(prob_work, (h, w))
         mask = (prob_map >= self.threshold).astype(np.uint8)
         parts = fusion.contributions(features)

@@ -7,7 +7,7 @@ Calibration: the image-level score is a logistic model over a few scalar cue str
 how. So a score of 0.8 means "about 80% of images with this evidence were edited" on data of that kind, and
 the default threshold 0.5 is the Bayes decision at equal priors.
 
-Pixel map: the cue that contributes most to the score supplies the shape (its region, 0/1), scaled by the
+Pixel map: the most specific strong cue (``SPECIFICITY``) supplies the shape (its region, 0/1), scaled by the
 image score, so ``prob_map >= 0.5`` marks the strongest cue's region exactly when the image is judged edited.
 """
 
@@ -48,13 +48,28 @@ def score_of(features: dict[str, float], calibration: dict | None = None) -> flo
     return 1.0 / (1.0 + math.exp(-float(np.clip(logit, -50, 50))))
 
 
+# Most specific first: a verified copy pins the exact pixels, JPEG traces follow block tiles, noise follows
+# 32-pixel tiles, ELA is a weak cue. The first strong cue with a region shapes the map.
+SPECIFICITY = ("copymove", "ghost", "jpeg_grid", "noise", "ela")
+
+
 def fuse_maps(
-    score: float, features: dict[str, float], cue_maps: dict[str, np.ndarray | None], shape
+    score: float,
+    features: dict[str, float],
+    cue_maps: dict[str, np.ndarray | None],
+    shape,
+    strong_logit: float = 1.0,
 ) -> tuple[np.ndarray, str | None]:
-    """The probability map (float32 HxW) and the cue that shaped it (None when no cue has a region)."""
+    """The probability map (float32 HxW) and the cue that shaped it (None when no cue has a region).
+
+    Cues whose logit contribution reaches ``strong_logit`` are tried in ``SPECIFICITY`` order; when none is
+    strong, the largest positive contributor with a region is used.
+    """
     parts = contributions(features)
-    for cue in sorted(parts, key=lambda c: -parts[c]):
+    strong = [c for c in SPECIFICITY if parts[c] >= strong_logit]
+    rest = sorted((c for c in parts if parts[c] > 0 and c not in strong), key=lambda c: -parts[c])
+    for cue in strong + rest:
         m = cue_maps.get(cue)
-        if parts[cue] > 0 and m is not None and m.any():
+        if m is not None and m.any():
             return (np.clip(m.astype(np.float32), 0, 1) * score).astype(np.float32), cue
     return np.zeros(shape, np.float32), None

@@ -115,10 +115,8 @@ def _ghost(gray: np.ndarray, phase: tuple[int, int], window: int = 16):
         ok, buf = cv2.imencode(".jpg", crop, [cv2.IMWRITE_JPEG_QUALITY, q])
         re = cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE).astype(np.float32)
         diffs.append(local_mean((crop.astype(np.float32) - re) ** 2, window))
-    d = np.stack(diffs)
-    full = np.full((len(GHOST_QUALITIES),) + gray.shape, np.nan, np.float32)
-    full[:, y0:, x0:] = d
-    return full
+    # The few rows/columns cut off to align the grid borrow their neighbours' values.
+    return np.pad(np.stack(diffs), ((0, 0), (y0, 0), (x0, 0)), mode="edge")
 
 
 def analyze_jpeg(gray: np.ndarray, source_path: str | Path | None, block: int = 64) -> JpegFinding:
@@ -146,10 +144,10 @@ def analyze_jpeg(gray: np.ndarray, source_path: str | Path | None, block: int = 
     best = (0.0, None, None)
     for phase in phases:
         d = _ghost(gray, phase)
-        lo, hi = np.nanmin(d, axis=0), np.nanmax(d, axis=0)
+        lo, hi = d.min(axis=0), d.max(axis=0)
         spread = hi - lo
         # Flat areas change little at any quality: their normalised curve is noise, so they are left out.
-        usable = np.isfinite(spread) & (spread > max(1.0, float(np.nanpercentile(spread, 20))))
+        usable = spread > max(1.0, float(np.percentile(spread, 20)))
         if usable.mean() < 0.2:
             continue
         norm = (d - lo) / np.where(spread > 0, spread, 1)
@@ -166,7 +164,7 @@ def analyze_jpeg(gray: np.ndarray, source_path: str | Path | None, block: int = 
             if region.mean() < 0.005 or region.mean() > 0.6:
                 continue
             rest = usable & ~region
-            contrast = float(np.nanmean(norm[qi][rest]) - np.nanmean(norm[qi][region]))
+            contrast = float(norm[qi][rest].mean() - norm[qi][region].mean())
             score = contrast * math.sqrt(region.mean())
             if score > best[0]:
                 best = (score, region, q)

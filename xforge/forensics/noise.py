@@ -57,7 +57,9 @@ def estimate_noise(
     logs = np.where(valid, np.log(np.where(valid, sigma, 1.0)), np.nan)
     med = float(np.nanmedian(logs))
     mad = float(np.nanmedian(np.abs(logs - med))) * 1.4826
-    z = np.where(valid, (logs - med) / max(mad, 0.05), 0.0)
+    # The MAD floor: texture and signal-dependent sensor noise alone spread authentic tiles by about this much
+    # on the log scale, so a region must differ by more than ~3x it (a factor of about 2) to count.
+    z = np.where(valid, (logs - med) / max(mad, 0.25), 0.0)
     # A 3x3 median on the tile grid: a spliced region spans several tiles, a noisy estimate one.
     z_s = cv2.medianBlur(np.clip(z * 10 + 128, 0, 255).astype(np.uint8), 3).astype(np.float32)
     z_s = (z_s - 128) / 10.0
