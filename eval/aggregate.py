@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from eval.metrics.detection import detection_scores
+from eval.metrics.detection import THRESHOLD, detection_scores
 from eval.metrics.localization import ciou, giou, mean_defined
 
 LOC_BASE = ("pixel_f1", "pixel_iou", "pixel_precision", "pixel_recall", "pixel_auc", "pixel_f1_best")
@@ -43,9 +43,10 @@ def _rate(values: Iterable[Any]) -> float | None:
 
 
 def dataset_table(
-    rows: Sequence[dict[str, Any]], explanation: dict[str, Any] | None = None
+    rows: Sequence[dict[str, Any]], explanation: dict[str, Any] | None = None, threshold: float = THRESHOLD
 ) -> dict[str, Any]:
-    """The flat table of one dataset's rows (``explanation``: the corpus-level text scores of those rows)."""
+    """The flat table of one dataset's rows (``explanation``: the corpus-level text scores of those rows;
+    ``threshold``: the image-level decision threshold, the pixel one was applied when rows were scored)."""
     ok = [r for r in rows if r["status"] == "ok"]
     loc = [r for r in ok if "pixel_f1" in r]
     table: dict[str, Any] = {
@@ -69,7 +70,7 @@ def dataset_table(
         table["ciou"], table["giou"] = ciou(inter, union), giou(inter, union)
     scored = [r for r in ok if r.get("score") is not None]
     if scored:
-        table.update(detection_scores([r["y"] for r in scored], [r["score"] for r in scored]))
+        table.update(detection_scores([r["y"] for r in scored], [r["score"] for r in scored], threshold))
     if explanation:
         table.update(explanation)
     for key in GROUNDING_KEYS:

@@ -196,7 +196,7 @@ def build_tables(rows: list[dict[str, Any]], options: EvalOptions) -> dict[str, 
     tables = {}
     for ds, ds_rows in by_ds.items():
         text = _explanation_table(ds_rows) if "explanation" in options.metrics else None
-        tables[ds] = dataset_table(ds_rows, text)
+        tables[ds] = dataset_table(ds_rows, text, options.threshold)
     tables[AVERAGE] = average_table(tables)
     return tables
 
