@@ -75,3 +75,13 @@ def test_help_explains_with_an_example(command, capsys):
     assert "example:" in text and f"xforge data {command}" in text
     if command == "build":
         assert "casia2" in text and "fantastic_reality" in text
+
+
+def test_split_manifests_load_as_hf_datasets(tmp_path, casia2):
+    from xforge.data.manifest import load_as_dataset
+
+    out = tmp_path / "casia2.jsonl"
+    assert main(["data", "build", "casia2", "--root", str(casia2), "--out", str(out)]) == 0
+    ds = load_as_dataset(out)
+    assert len(ds) == 6 and set(ds["label"]) == {"tampered", "authentic"}
+    assert set(ds["width"]) == {8}
