@@ -231,3 +231,11 @@ def test_score_from_mask_max(toy):
         options=EvalOptions(metrics=("detection",)),
     )
     assert plain["datasets"]["toy"]["image_auc"] == 0.0
+
+
+def test_threshold_reaches_image_decisions():
+    from eval.aggregate import dataset_table
+
+    rows = [{"status": "ok", "y": 1, "score": 0.4}, {"status": "ok", "y": 0, "score": 0.1}]
+    assert dataset_table(rows)["image_acc"] == 0.5
+    assert dataset_table(rows, threshold=0.3)["image_acc"] == 1.0
