@@ -103,13 +103,17 @@ def _mask_facts(path: str, mask_format: str) -> tuple[tuple[int, int], bool]:
     return info.stored_size, info.ends_cleanly
 
 
-def probe_one(root: str, cand: Candidate) -> tuple[dict[str, Any] | None, Skip | None]:
-    """Check one candidate's files; returns (record fields, None) or (None, Skip). Runs in workers."""
+def probe_one(root: str, cand: Candidate, verify: bool = False) -> tuple[dict[str, Any] | None, Skip | None]:
+    """Check one candidate's files; returns (record fields, None) or (None, Skip). Runs in workers.
+
+    Headers only, unless ``verify`` (decode every image and mask in full) or a file's end marker is
+    missing (then a full decode decides whether it is truncated).
+    """
     image_path = os.path.join(root, cand.image)
     try:
         info = read_image_info(image_path)
-        if not info.ends_cleanly:
-            read_image(image_path)  # a full decode decides whether it is really truncated
+        if verify or not info.ends_cleanly:
+            read_image(image_path)
     except ImageReadError as exc:
         return None, Skip(cand.image, exc.problem)
     fields: dict[str, Any] = {"width": info.width, "height": info.height}
@@ -118,7 +122,7 @@ def probe_one(root: str, cand: Candidate) -> tuple[dict[str, Any] | None, Skip |
         mask_path = os.path.join(root, cand.mask)
         try:
             (mw, mh), ends_cleanly = _mask_facts(mask_path, cand.mask_format or "")
-            if not ends_cleanly:
+            if verify or not ends_cleanly:
                 decode_mask(mask_path, cand.mask_format or "white_forged")
             if (mw, mh) != (info.width, info.height):
                 if cand.resize_policy != "nearest":
@@ -136,8 +140,10 @@ def probe_one(root: str, cand: Candidate) -> tuple[dict[str, Any] | None, Skip |
     return fields, None
 
 
-def _probe_chunk(root: str, chunk: Sequence[Candidate]) -> list[tuple[dict[str, Any] | None, Skip | None]]:
-    return [probe_one(root, c) for c in chunk]
+def _probe_chunk(
+    root: str, chunk: Sequence[Candidate], verify: bool = False
+) -> list[tuple[dict[str, Any] | None, Skip | None]]:
+    return [probe_one(root, c, verify) for c in chunk]
 
 
 def finalize(
@@ -148,9 +154,11 @@ def finalize(
     default_split: str,
     workers: int | None = None,
     progress: Any | None = None,
+    verify: bool = False,
 ) -> BuildResult:
     """Probe candidates (in parallel for big scans) and build validated records; skips carry reasons.
 
+    ``verify`` decodes every image and mask in full (slow; finds corruption a header cannot show).
     ``progress`` is a tqdm-like bar: its ``total`` is set here and ``update(n)`` called as chunks finish.
     Record ids are ``<dataset>/<image path>`` (``...::<mask path>`` for an image listed with several masks).
     """
@@ -165,13 +173,13 @@ def finalize(
         progress.refresh()
     if workers > 1 and len(cands) >= PARALLEL_MIN_FILES:
         with ProcessPoolExecutor(max_workers=workers) as pool:
-            for part in pool.map(_probe_chunk, [root] * len(chunks), chunks):
+            for part in pool.map(_probe_chunk, [root] * len(chunks), chunks, [verify] * len(chunks)):
                 results.extend(part)
                 if progress is not None:
                     progress.update(len(part))
     else:
         for chunk in chunks:
-            results.extend(_probe_chunk(root, chunk))
+            results.extend(_probe_chunk(root, chunk, verify))
             if progress is not None:
                 progress.update(len(chunk))
     out = BuildResult([], [])

@@ -137,3 +137,24 @@ def test_cli_build_reports_skips_and_writes_the_rest(tmp_path, capsys):
     assert "unknown dataset 'casia9'" in capsys.readouterr().err
     assert main(["data", "build", "casia2", "--root", str(tmp_path / "nope"), "--out", str(out)]) == 2
     assert "not a folder" in capsys.readouterr().err
+
+
+def test_verify_decodes_files_whose_header_and_end_look_fine(tmp_path):
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    root = tmp_path / "compRAISE"
+    write_image(root, "good.png")
+    buf = io.BytesIO()
+    Image.fromarray(np.random.default_rng(1).integers(0, 255, (32, 32, 3), dtype=np.uint8)).save(buf, "PNG")
+    data = bytearray(buf.getvalue())
+    start = data.index(b"IDAT") + 4
+    data[start + 10 : start + 60] = bytes(50)  # garbage in the compressed pixels; header and IEND intact
+    write(root, "corrupt_middle.png", bytes(data))
+    plain = get_adapter("compraise").build(root, workers=1)
+    assert len(plain.records) == 2  # headers alone cannot tell
+    verified = get_adapter("compraise").build(root, workers=1, verify=True)
+    assert [r.image for r in verified.records] == ["good.png"]
+    assert "corrupt_middle.png" in {s.path for s in verified.skips}

@@ -206,11 +206,13 @@ class DatasetAdapter:
         progress=None,
         files: FileIndex | None = None,
         resize_masks: bool = False,
+        verify: bool = False,
     ) -> BuildResult:
         """Scan ``root`` and return the records and the skipped files with reasons.
 
         ``resize_masks`` resamples masks whose size differs from their image (nearest neighbour) instead
-        of skipping them; such records carry ``meta.mask_resize`` so the choice stays visible.
+        of skipping them; such records carry ``meta.mask_resize`` so the choice stays visible. ``verify``
+        decodes every file in full instead of reading headers.
         """
         root = Path(root)
         if not root.is_dir():
@@ -228,7 +230,13 @@ class DatasetAdapter:
                 f"{self.key}.py"
             )
         result = finalize(
-            self.key, root, cands, default_split=self.default_split, workers=workers, progress=progress
+            self.key,
+            root,
+            cands,
+            default_split=self.default_split,
+            workers=workers,
+            progress=progress,
+            verify=verify,
         )
         result.skips[:0] = skips
         return result

@@ -129,10 +129,11 @@ def build_protocol(
     workers: int | None = None,
     progress=None,
     resize_masks: bool = False,
+    verify: bool = False,
 ) -> SplitResult:
     """Build the manifests of ``protocol`` for the datasets whose roots are given.
 
-    ``resize_masks`` as in :meth:`data_builders.adapters.base.DatasetAdapter.build`.
+    ``resize_masks`` and ``verify`` as in :meth:`data_builders.adapters.base.DatasetAdapter.build`.
     """
     roots = {k.lower(): Path(v) for k, v in roots.items()}
     per_dataset: dict[str, list[Candidate]] = defaultdict(list)
@@ -195,7 +196,9 @@ def build_protocol(
         if not root.is_dir():
             skips.append((dataset, Skip(str(root), "dataset root is not a folder")))
             continue
-        result = finalize(dataset, root, cands, default_split="test", workers=workers, progress=progress)
+        result = finalize(
+            dataset, root, cands, default_split="test", workers=workers, progress=progress, verify=verify
+        )
         out.records.extend(result.records)
         skips.extend((dataset, s) for s in result.skips)
     by_split: dict[str, list[SampleRecord]] = defaultdict(list)

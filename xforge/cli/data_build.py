@@ -11,6 +11,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 MAX_SKIPS_SHOWN = 20
+VERIFY_HELP = "decode every image and mask in full (slow) instead of reading headers only"
 RESIZE_HELP = (
     "resample masks whose size differs from their image (nearest neighbour) instead of skipping them; "
     "marked meta.mask_resize in the manifest. Prefer the published corrected masks (see the skip report)"
@@ -59,6 +60,7 @@ def register(subparsers) -> None:
     p.add_argument("--out", required=True, type=Path, help="manifest to write (JSONL)")
     p.add_argument("--workers", type=int, default=None, help="processes reading headers (default: CPU count)")
     p.add_argument("--resize-masks", action="store_true", help=RESIZE_HELP)
+    p.add_argument("--verify", action="store_true", help=VERIFY_HELP)
     p.set_defaults(func=cmd_build)
     _add_dataset_epilog(p)
 
@@ -72,6 +74,7 @@ def register(subparsers) -> None:
     p.add_argument("--out", required=True, type=Path, help="folder for <split>.jsonl and skipped.jsonl")
     p.add_argument("--workers", type=int, default=None, help="processes reading headers (default: CPU count)")
     p.add_argument("--resize-masks", action="store_true", help=RESIZE_HELP)
+    p.add_argument("--verify", action="store_true", help=VERIFY_HELP)
     p.set_defaults(func=cmd_split)
     _add_protocol_epilog(p)
 
@@ -134,7 +137,11 @@ def cmd_build(args) -> int:
     with tqdm(desc=f"{adapter.key}: reading headers", unit="file", total=None) as bar:
         try:
             result = adapter.build(
-                args.root, workers=args.workers, progress=bar, resize_masks=args.resize_masks
+                args.root,
+                workers=args.workers,
+                progress=bar,
+                resize_masks=args.resize_masks,
+                verify=args.verify,
             )
         except DatasetRootError as exc:
             print(f"error: {exc}", file=sys.stderr)
@@ -164,7 +171,12 @@ def cmd_split(args) -> int:
         return 2
     with tqdm(desc=f"{protocol.name}: reading headers", unit="file", total=None) as bar:
         result = build_protocol(
-            protocol, roots, workers=args.workers, progress=bar, resize_masks=args.resize_masks
+            protocol,
+            roots,
+            workers=args.workers,
+            progress=bar,
+            resize_masks=args.resize_masks,
+            verify=args.verify,
         )
     args.out.mkdir(parents=True, exist_ok=True)
     for split, records in sorted(result.records.items()):
