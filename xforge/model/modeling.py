@@ -207,6 +207,8 @@ class XForgeModel(nn.Module):
         torch_dtype: torch.dtype | None = None,
         trust_remote_code: bool = False,
         backbone: nn.Module | None = None,
+        load_in_4bit: bool = False,
+        load_in_8bit: bool = False,
     ) -> XForgeModel:
         """A fresh model: the base VLM from ``config.base_model``, SAM2 from ``config.sam2_checkpoint``,
         new LoRA / projector / score head / forensic stream. ``config`` gets ``seg_token_id`` and
@@ -214,6 +216,7 @@ class XForgeModel(nn.Module):
 
         ``backbone``: an already instantiated transformers model to use instead of loading
         ``config.base_model`` (tiny test models, random-weight benchmarks); ``processor`` is then required.
+        ``load_in_4bit`` / ``load_in_8bit``: QLoRA-style training on a bitsandbytes-quantised backbone (CUDA).
         """
         from peft import LoraConfig, get_peft_model
 
@@ -231,9 +234,16 @@ class XForgeModel(nn.Module):
                 seg_token=config.seg_token,
                 trust_remote_code=trust_remote_code,
             )
-        hf_model = (
-            backbone if backbone is not None else _load_backbone(base, torch_dtype, None, trust_remote_code)
-        )
+        quant = _quantization_config(load_in_4bit, load_in_8bit, torch_dtype)
+        if backbone is not None:
+            hf_model = backbone
+        else:
+            hf_model = _load_backbone(base, torch_dtype, quant, trust_remote_code)
+        if quant is not None:
+            from peft import prepare_model_for_kbit_training
+
+            # Casts norms to fp32 and makes inputs require grad, as peft's QLoRA recipe does.
+            hf_model = prepare_model_for_kbit_training(hf_model, use_gradient_checkpointing=False)
         rows = hf_model.get_input_embeddings().weight.shape[0]
         if len(processor.tokenizer) > rows:
             hf_model.resize_token_embeddings(len(processor.tokenizer))
@@ -251,8 +261,7 @@ class XForgeModel(nn.Module):
             config.sam2_config, config.sam2_overrides, config.sam2_image_size, config.sam2_checkpoint
         )
         model = cls(config, vlm, sam2, root=root_path)
-        if torch_dtype is not None:
-            model.to(torch_dtype)
+        model._place(torch_dtype, None, quantized=quant is not None)
         model.set_trainable([])
         return model
 
@@ -301,23 +310,24 @@ class XForgeModel(nn.Module):
                 f"{heads_path}: weights do not match the config (missing {missing[:5]}, unexpected {unexpected[:5]})"
             )
         model.load_state_dict(heads, strict=False)
-        if quant is None:
-            if torch_dtype is not None:
-                model.to(torch_dtype)
-            if device is not None:
-                model.to(device)
-        else:
-            # The quantised backbone is already on the GPU; move the heads next to it.
-            heads_device = device or hf_model.device
-            for name in ("sam2", "projector", "score_head", "forensic_stream"):
-                module = getattr(model, name)
-                if module is not None:
-                    module.to(device=heads_device, dtype=torch_dtype)
-            model._sam_mean = model._sam_mean.to(heads_device)
-            model._sam_std = model._sam_std.to(heads_device)
+        model._place(torch_dtype, device, quantized=quant is not None)
         model.set_trainable([])
         model.eval()
         return model
+
+    def _place(self, dtype: torch.dtype | None, device, *, quantized: bool) -> None:
+        """Move to ``device`` / ``dtype``; a bitsandbytes backbone is already placed and must not be cast,
+        so only the xforge heads and SAM2 follow it."""
+        if not quantized:
+            self.to(device=device, dtype=dtype)
+            return
+        target = device or self.hf_model.device
+        for name in ("sam2", "projector", "score_head", "forensic_stream"):
+            module = getattr(self, name)
+            if module is not None:
+                module.to(device=target, dtype=dtype)
+        self._sam_mean = self._sam_mean.to(target)
+        self._sam_std = self._sam_std.to(target)
 
     def _heads_state_dict(self) -> dict[str, torch.Tensor]:
         return {k: v for k, v in self.state_dict().items() if not k.startswith("vlm.")}
