@@ -253,3 +253,61 @@ def test_quantised_loading_needs_bitsandbytes_and_cuda(tiny_checkpoint):
         pytest.skip("checks the CPU refusal path")
     with pytest.raises(RuntimeError, match="bitsandbytes|CUDA"):
         XForgeModel.from_pretrained(tiny_checkpoint, load_in_4bit=True)
+
+
+def test_multi_turn_labels_and_scores(loaded):
+    """Stage-3 conversations: every answer is a target, every answer start gets a detection score."""
+    model, processor = loaded
+    example = tampered_example()
+    example["messages"] = [
+        user_turn(),
+        assistant_turn("Yes, it was edited."),
+        user_turn("Show me where.", with_image=False),
+        assistant_turn(f"Here: {SEG_TOKEN}."),
+    ]
+    batch = processor.collate([example])
+    labels = batch["labels"][0]
+    text = processor.tokenizer.decode(labels[labels != -100])
+    assert "Yes, it was edited." in text and f"Here: {SEG_TOKEN}." in text
+    assert "Show me where." not in text
+    with torch.no_grad():
+        out = model(**batch)
+    assert out.score_loss is not None and out.pred_masks[0].shape == (1, 64, 80)
+
+
+def test_collate_names_a_broken_image_file(loaded, tmp_path):
+    from xforge.data.images import ImageReadError
+
+    _, processor = loaded
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    example = authentic_example()
+    example["image"] = str(broken)
+    with pytest.raises(ImageReadError, match="broken.png"):
+        processor.collate([example])
+
+
+def test_forensic_stream_off_by_config(tmp_path):
+    from xforge.testing import build_tiny_checkpoint
+
+    path = build_tiny_checkpoint(tmp_path / "plain", forensic_stream=False)
+    model = XForgeModel.from_pretrained(path)
+    processor = XForgeProcessor.from_pretrained(path)
+    assert model.forensic_stream is None
+    model.set_trainable()
+    assert "forensic_stream" not in model.trainable_groups() and "mask_decoder" in model.trainable_groups()
+    with pytest.raises(ValueError, match="no forensic stream"):
+        model.set_trainable(["forensic_stream"])
+    with torch.no_grad():
+        out = model(**processor.collate([tampered_example()]))
+    assert out.mask_bce is not None
+
+
+def test_fresh_forensic_stream_leaves_sam2_embedding_unchanged(loaded):
+    model, processor = loaded
+    image, _ = forged_image(64, 64)
+    pixels = processor.sam_image(image).unsqueeze(0)
+    with torch.no_grad():
+        with_stream, _ = model.encode_sam(pixels)
+        plain, _ = model.sam2.encode(pixels)
+    assert torch.equal(with_stream, plain)

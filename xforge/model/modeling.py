@@ -391,12 +391,17 @@ class XForgeModel(nn.Module):
                 return group
         return None
 
-    def set_trainable(self, groups: Iterable[str] = DEFAULT_TRAINABLE) -> None:
+    def set_trainable(self, groups: Iterable[str] | None = None) -> None:
         """Train exactly ``groups`` (see ``TRAINABLE_GROUPS``); every other parameter is frozen.
 
-        The base LLM, the vision tower, SAM2's image encoder and the rest of the embedding matrix always
-        stay frozen; ``new_tokens`` is the ``<SEG>`` row of the embedding (and LM head when untied).
+        ``None`` means ``DEFAULT_TRAINABLE`` (without ``forensic_stream`` when the model has none). The base
+        LLM, the vision tower, SAM2's image encoder and the rest of the embedding matrix always stay frozen;
+        ``new_tokens`` is the ``<SEG>`` row of the embedding (and of the LM head when untied).
         """
+        if groups is None:
+            groups = [
+                g for g in DEFAULT_TRAINABLE if g != "forensic_stream" or self.forensic_stream is not None
+            ]
         groups = set(groups)
         unknown = groups - set(TRAINABLE_GROUPS)
         if unknown:
