@@ -4,6 +4,8 @@ The model is the tiny test checkpoint (``xforge.testing.build_tiny_checkpoint``)
 real one. Chat turns: the first turn includes encoding the image (vision tower + SAM2 image encoder); later
 turns reuse those features, so they should cost at most half of the first. Every turn generates the same
 number of tokens (``--new-tokens``; a random tiny model never stops by itself) so turns compare fairly.
+The tiny model's encoders take milliseconds, so its turns cost about the same; ``--sam2-large`` adds a tiny
+language model with the real-size SAM2 encoder, where the saving shows.
 
 Prints the figures last, on one line of name=value pairs (seconds).
 """
@@ -79,6 +81,24 @@ def time_prepare(detector: Detector, images: list[np.ndarray], sync) -> float:
     return statistics.median(times)
 
 
+def bench_model(name, path, images, tmp_path, args, device, sync, with_detect) -> dict[str, str]:
+    """Figures of one checkpoint: detect per image (single and batched), encode, chat turns."""
+    model = Detector.from_pretrained(path, device=device, dtype=args.dtype, max_new_tokens=args.new_tokens)
+    time_chat(model, images[:1], sync)  # warm-up: lazy initialisation and kernel selection
+    out: dict[str, str] = {}
+    if with_detect:
+        folder = tmp_path / "images"
+        out[f"{name}_detect_s_per_img"] = f"{time_detect(model, folder, tmp_path / f'{name}_1', 1):.4f}"
+        batched = time_detect(model, folder, tmp_path / f"{name}_b", args.batch_size)
+        out[f"{name}_detect_b{args.batch_size}_s_per_img"] = f"{batched:.4f}"
+    out[f"{name}_encode_s"] = f"{time_prepare(model, images, sync):.4f}"
+    first, later = time_chat(model, images, sync)
+    out[f"{name}_chat_first_s"] = f"{first:.4f}"
+    out[f"{name}_chat_later_s"] = f"{later:.4f}"
+    out[f"{name}_later_over_first"] = f"{later / first:.3f}"
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--images", type=int, default=6, help="images per measurement")
@@ -88,6 +108,11 @@ def main() -> None:
     ap.add_argument("--dtype", default=None, help="model dtype (default: the checkpoint's)")
     ap.add_argument("--new-tokens", type=int, default=32, help="tokens generated per turn")
     ap.add_argument("--batch-size", type=int, default=4, help="batch size of the batched detect run")
+    ap.add_argument(
+        "--sam2-large",
+        action="store_true",
+        help="also time a tiny LLM with a real-size SAM2 encoder (Hiera-L, 1024 px; slow on a CPU)",
+    )
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
 
@@ -108,27 +133,25 @@ def main() -> None:
         figures["classical_chat_first_s"] = f"{c_first:.4f}"
         figures["classical_chat_later_s"] = f"{c_later:.5f}"
 
+        models: list[tuple[str, str | Path, list[np.ndarray], bool]] = []
         if args.model:
-            model_path, name = args.model, "model"
+            models.append(("model", args.model, images, True))
         else:
             from xforge.testing import build_tiny_checkpoint
 
-            model_path, name = build_tiny_checkpoint(tmp_path / "tiny"), "tiny"
-        model = Detector.from_pretrained(
-            model_path, device=device, dtype=args.dtype, max_new_tokens=args.new_tokens
-        )
-        time_chat(model, images[:1], sync)  # warm-up: lazy initialisation and kernel selection
-        figures[f"{name}_detect_s_per_img"] = (
-            f"{time_detect(model, tmp_path / 'images', tmp_path / 'm1', 1):.4f}"
-        )
-        figures[f"{name}_detect_b{args.batch_size}_s_per_img"] = (
-            f"{time_detect(model, tmp_path / 'images', tmp_path / 'mb', args.batch_size):.4f}"
-        )
-        figures[f"{name}_encode_s"] = f"{time_prepare(model, images, sync):.4f}"
-        m_first, m_later = time_chat(model, images, sync)
-        figures[f"{name}_chat_first_s"] = f"{m_first:.4f}"
-        figures[f"{name}_chat_later_s"] = f"{m_later:.4f}"
-        figures[f"{name}_later_over_first"] = f"{m_later / m_first:.3f}"
+            models.append(("tiny", build_tiny_checkpoint(tmp_path / "tiny"), images, True))
+            if args.sam2_large:
+                # Tiny language model, real-size SAM2 image encoder (Hiera-L at 1024 px, random weights):
+                # shows what reusing the image features saves when the encoder is the real one.
+                path = build_tiny_checkpoint(
+                    tmp_path / "sam2l",
+                    sam2_config="configs/sam2.1/sam2.1_hiera_l.yaml",
+                    sam2_overrides=[],
+                    sam2_image_size=1024,
+                )
+                models.append(("tiny_sam2l", path, images[:2], False))
+        for name, path, imgs, with_detect in models:
+            figures.update(bench_model(name, path, imgs, tmp_path, args, device, sync, with_detect))
     print(" ".join(f"{k}={v}" for k, v in figures.items()))
 
 
