@@ -12,7 +12,7 @@ import logging
 import os
 import zipfile
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -146,6 +146,19 @@ def _probe_chunk(
     return [probe_one(root, c, verify) for c in chunk]
 
 
+def _probed_chunks(
+    root: str, chunks: list[list[Candidate]], workers: int, verify: bool
+) -> Iterator[list[tuple[dict[str, Any] | None, Skip | None]]]:
+    """Probe results chunk by chunk, in order; in worker processes when the scan is big enough."""
+    n = sum(len(c) for c in chunks)
+    if workers > 1 and n >= PARALLEL_MIN_FILES:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            yield from pool.map(_probe_chunk, [root] * len(chunks), chunks, [verify] * len(chunks))
+    else:
+        for chunk in chunks:
+            yield _probe_chunk(root, chunk, verify)
+
+
 def finalize(
     dataset: str,
     root: str | os.PathLike,
@@ -167,64 +180,58 @@ def finalize(
     chunks = [cands[i : i + CHUNK] for i in range(0, len(cands), CHUNK)]
     if workers is None:
         workers = min(os.cpu_count() or 1, 8)
-    results: list[tuple[dict[str, Any] | None, Skip | None]] = []
     if progress is not None and progress.total is None:
         progress.total = len(cands)
         progress.refresh()
-    if workers > 1 and len(cands) >= PARALLEL_MIN_FILES:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            for part in pool.map(_probe_chunk, [root] * len(chunks), chunks, [verify] * len(chunks)):
-                results.extend(part)
-                if progress is not None:
-                    progress.update(len(part))
-    else:
-        for chunk in chunks:
-            results.extend(_probe_chunk(root, chunk, verify))
-            if progress is not None:
-                progress.update(len(chunk))
     out = BuildResult([], [])
     seen: set[tuple[str, str | None]] = set()
     per_image = Counter(c.image for c in cands)
-    for cand, (fields, skip) in zip(cands, results):
-        if skip is not None:
-            out.skips.append(skip)
-            continue
-        if (cand.image, cand.mask) in seen:
-            out.skips.append(Skip(cand.image, "listed twice with the same mask; kept the first occurrence"))
-            continue
-        seen.add((cand.image, cand.mask))
-        # An image paired with several masks (NIST16 splice rows, one per donor) gives one record per pair.
-        record_id = (
-            f"{dataset}/{cand.image}"
-            if per_image[cand.image] == 1
-            else f"{dataset}/{cand.image}::{cand.mask}"
-        )
-        original = cand.original
-        meta = fields["meta"]
-        if original is not None and not os.path.isfile(os.path.join(root, original)):
-            meta = {**meta, "original_missing": original}
-            original = None
-        out.records.append(
-            SampleRecord(
-                id=record_id,
-                dataset=dataset,
-                split=cand.split or default_split,
-                image=cand.image,
-                label=cand.label,
-                mask=cand.mask,
-                mask_format=cand.mask_format if cand.mask else None,
-                manipulation=list(cand.manipulation),
-                width=fields["width"],
-                height=fields["height"],
-                original=original,
-                meta=meta,
-            )
-        )
+    # Records are made as chunks come back, so this process works while the workers read headers.
+    for chunk, part in zip(chunks, _probed_chunks(root, chunks, workers, verify)):
+        for cand, (fields, skip) in zip(chunk, part):
+            if skip is not None:
+                out.skips.append(skip)
+                continue
+            if (cand.image, cand.mask) in seen:
+                out.skips.append(
+                    Skip(cand.image, "listed twice with the same mask; kept the first occurrence")
+                )
+                continue
+            seen.add((cand.image, cand.mask))
+            out.records.append(_record(dataset, root, cand, fields, default_split, per_image[cand.image] > 1))
+        if progress is not None:
+            progress.update(len(part))
     for skip in out.skips:
         logger.debug("%s: skipped %s: %s", dataset, skip.path, skip.reason)
     if out.skips:
         logger.info("%s: %d records, %d files skipped", dataset, len(out.records), len(out.skips))
     return out
+
+
+def _record(
+    dataset: str, root: str, cand: Candidate, fields: dict[str, Any], default_split: str, shared_image: bool
+) -> SampleRecord:
+    # An image paired with several masks (NIST16 splice rows, one per donor) gives one record per pair.
+    record_id = f"{dataset}/{cand.image}::{cand.mask}" if shared_image else f"{dataset}/{cand.image}"
+    original = cand.original
+    meta = fields["meta"]
+    if original is not None and not os.path.isfile(os.path.join(root, original)):
+        meta = {**meta, "original_missing": original}
+        original = None
+    return SampleRecord(
+        id=record_id,
+        dataset=dataset,
+        split=cand.split or default_split,
+        image=cand.image,
+        label=cand.label,
+        mask=cand.mask,
+        mask_format=cand.mask_format if cand.mask else None,
+        manipulation=list(cand.manipulation),
+        width=fields["width"],
+        height=fields["height"],
+        original=original,
+        meta=meta,
+    )
 
 
 def record_rows(records: Iterable[SampleRecord]) -> Iterable[dict[str, Any]]:
