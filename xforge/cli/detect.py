@@ -18,8 +18,15 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="PATH_OR_ID",
         help="XForge checkpoint folder or Hub id; without it the classical forensic engine answers",
     )
-    group.add_argument("--device", help="torch device for the model, e.g. cuda, cuda:1, cpu (default: auto)")
-    group.add_argument("--dtype", help="model dtype: bfloat16, float16, float32 or auto")
+    group.add_argument(
+        "--device",
+        help="torch device for the model, e.g. cuda, cuda:1, cpu (default: the GPU if there is one)",
+    )
+    group.add_argument(
+        "--dtype",
+        choices=("auto", "bfloat16", "float16", "float32"),
+        help="model dtype (default auto: bfloat16 on a GPU, float32 on the CPU)",
+    )
     quant = group.add_mutually_exclusive_group()
     quant.add_argument(
         "--load-in-4bit", action="store_true", help="quantise the language model (bitsandbytes)"

@@ -21,16 +21,24 @@ ENGINE_NAME = "model"
 DEFAULT_MAX_NEW_TOKENS = 256
 
 
-def _torch_dtype(dtype):
-    """Accept a torch dtype or its name (``"bfloat16"``, ``"float16"``, ``"float32"``, ``"auto"``)."""
+def _placement(device, dtype, quantized: bool):
+    """Device and dtype to load with: the GPU when there is one, bfloat16 there (``"auto"`` or unset).
+
+    A quantised model is placed by bitsandbytes itself, so its device is left alone.
+    """
     import torch
 
-    if dtype is None or isinstance(dtype, torch.dtype) or dtype == "auto":
-        return dtype
-    value = getattr(torch, str(dtype), None)
-    if not isinstance(value, torch.dtype):
-        raise ValueError(f"unknown dtype {dtype!r}: use bfloat16, float16, float32 or auto")
-    return value
+    if device is None and not quantized and torch.cuda.is_available():
+        device = "cuda"
+    on_gpu = device is not None and torch.device(device).type == "cuda"
+    if dtype in (None, "auto"):
+        dtype = torch.bfloat16 if on_gpu and torch.cuda.is_bf16_supported() else None
+    elif not isinstance(dtype, torch.dtype):
+        value = getattr(torch, str(dtype), None)
+        if not isinstance(value, torch.dtype):
+            raise ValueError(f"unknown dtype {dtype!r}: use bfloat16, float16, float32 or auto")
+        dtype = value
+    return device, dtype
 
 
 def _clean_text(text: str) -> str:
@@ -65,9 +73,10 @@ class ModelBackend(Backend):
     ) -> ModelBackend:
         from xforge.model import XForgeModel, XForgeProcessor
 
+        device, dtype = _placement(device, dtype, quantized=load_in_4bit or load_in_8bit)
         model = XForgeModel.from_pretrained(
             str(path_or_id),
-            torch_dtype=_torch_dtype(dtype),
+            torch_dtype=dtype,
             device=device,
             load_in_4bit=load_in_4bit,
             load_in_8bit=load_in_8bit,
