@@ -311,3 +311,23 @@ def test_fresh_forensic_stream_leaves_sam2_embedding_unchanged(loaded):
         with_stream, _ = model.encode_sam(pixels)
         plain, _ = model.sam2.encode(pixels)
     assert torch.equal(with_stream, plain)
+
+
+def test_merged_adapters_give_the_same_answer(tiny_checkpoint):
+    model = XForgeModel.from_pretrained(tiny_checkpoint)
+    processor = XForgeProcessor.from_pretrained(tiny_checkpoint)
+    with torch.no_grad():  # non-trivial LoRA so that merging changes the base weights
+        for name, param in model.named_parameters():
+            if "lora_B" in name:
+                param.normal_(0, 0.05)
+    image, _ = forged_image(40, 60)
+    seg_bias = {(processor.seg_token_id,): 100.0}
+    before = model.generate(processor, [user_turn()], image=image, max_new_tokens=2, sequence_bias=seg_bias)
+    model.merge_adapters()
+    merged = model.generate(processor, [user_turn()], image=image, max_new_tokens=2, sequence_bias=seg_bias)
+    model.unmerge_adapters()
+    after = model.generate(processor, [user_turn()], image=image, max_new_tokens=2, sequence_bias=seg_bias)
+    assert merged.text == before.text == after.text
+    assert merged.score == pytest.approx(before.score, abs=1e-4)
+    np.testing.assert_allclose(merged.masks[0], before.masks[0], atol=1e-4)
+    np.testing.assert_allclose(after.masks[0], before.masks[0], atol=1e-5)

@@ -368,6 +368,14 @@ class XForgeModel(nn.Module):
     def device(self) -> torch.device:
         return self.sam2.no_mem_embed.device
 
+    def merge_adapters(self) -> None:
+        """Fold LoRA and the <SEG> rows into the base weights (peft ``merge_adapter``) for faster inference:
+        no per-step adapter overhead. :meth:`unmerge_adapters` restores the trainable form."""
+        self.vlm.merge_adapter()
+
+    def unmerge_adapters(self) -> None:
+        self.vlm.unmerge_adapter()
+
     def gradient_checkpointing_enable(self, **kwargs) -> None:
         self.hf_model.gradient_checkpointing_enable(**kwargs)
         self.hf_model.enable_input_require_grads()
