@@ -112,7 +112,7 @@ def test_perfect_predictions_score_one_with_issue_keys(toy):
     assert table["meteor"] > 0.99
     saved = json.loads((tmp / "out" / "metrics.json").read_text())
     assert saved["datasets"]["toy"]["pixel_f1"] == 1.0 and "definitions" in saved
-    for name in ("metrics.md", "per_image.csv", "roc.png", "pr.png", "qualitative.png"):
+    for name in ("metrics.md", "per_image.csv", "roc.png", "pr.png", "f1_hist.png", "qualitative.png"):
         assert (tmp / "out" / name).is_file(), name
     md = (tmp / "out" / "metrics.md").read_text()
     assert "oracle" in md and "WordNet" in md and "| toy |" in md
