@@ -127,6 +127,8 @@ def probe_one(root: str, cand: Candidate, verify: bool = False) -> tuple[dict[st
             if (mw, mh) != (info.width, info.height):
                 if cand.resize_policy != "nearest":
                     note = f"; {cand.size_note}" if cand.size_note else ""
+                    if (mw, mh) == info.stored_size:
+                        note += "; it matches the image as stored, before the image's EXIF rotation"
                     raise MaskError(
                         mask_path,
                         f"mask is {mw}x{mh} but its image is {info.width}x{info.height}{note} "

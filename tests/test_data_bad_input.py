@@ -158,3 +158,18 @@ def test_verify_decodes_files_whose_header_and_end_look_fine(tmp_path):
     verified = get_adapter("compraise").build(root, workers=1, verify=True)
     assert [r.image for r in verified.records] == ["good.png"]
     assert "corrupt_middle.png" in {s.path for s in verified.skips}
+
+
+def test_mask_drawn_on_the_stored_pixels_of_an_exif_rotated_image_is_explained(tmp_path):
+    from PIL import Image
+
+    image = tmp_path / "grip" / "forged_images" / "TP_C01_001_copy.png"
+    image.parent.mkdir(parents=True)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # shown rotated by 90 degrees: stored 16x8, displayed 8x16
+    Image.new("RGB", (16, 8)).save(image, exif=exif)
+    write_mask(tmp_path / "grip", "forged_images/TP_C01_001_gt.png", "white_forged", size=(16, 8))
+    result = get_adapter("grip").build(tmp_path / "grip", workers=1)
+    assert result.records == []
+    reason = {s.path: s.reason for s in result.skips}["forged_images/TP_C01_001_gt.png"]
+    assert "mask is 16x8 but its image is 8x16" in reason and "before the image's EXIF rotation" in reason
