@@ -1,7 +1,8 @@
 """Every supported backbone family (tiny models): losses, gradient groups, generation, save -> load.
 
 qwen2_5_vl with untied embeddings is covered in depth by test_model.py; here the other families and the
-tied-embedding variant (Qwen2.5-VL-3B ties its LM head to the embeddings) run the same checks.
+tied-embedding variant (Qwen2.5-VL-3B ties its LM head to the embeddings; trained with gradient
+checkpointing, as in the stage configs) run the same checks.
 """
 
 from __future__ import annotations
@@ -18,10 +19,10 @@ from xforge.testing import build_tiny_checkpoint
 
 
 @pytest.mark.parametrize(
-    ("family", "tied"),
-    [("qwen2_vl", False), ("llava", False), ("qwen2_5_vl", True)],
+    ("family", "tied", "checkpointing"),
+    [("qwen2_vl", False, False), ("llava", False, False), ("qwen2_5_vl", True, True)],
 )
-def test_family_end_to_end(family, tied, tmp_path):
+def test_family_end_to_end(family, tied, checkpointing, tmp_path):
     path = build_tiny_checkpoint(tmp_path / "src", family=family, tie_word_embeddings=tied)
     model = XForgeModel.from_pretrained(path)
     processor = XForgeProcessor.from_pretrained(path)
@@ -29,6 +30,8 @@ def test_family_end_to_end(family, tied, tmp_path):
 
     batch = processor.collate([tampered_example(64, 80, n_seg=2), authentic_example(48, 40)])
     model.set_trainable(DEFAULT_TRAINABLE)
+    if checkpointing:
+        model.gradient_checkpointing_enable()
     model.train()
     optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.1)
     for _ in range(2):  # zero-initialised LoRA B / forensic projection: the second step reaches the rest
