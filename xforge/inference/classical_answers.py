@@ -190,7 +190,7 @@ def _why(res, _question: str) -> str:
         for c in sorted(parts, key=parts.get, reverse=True)
     ]
     head = (
-        f"its verdict ({res.verdict}, score {res.score:.2f}) fuses five cues; each line gives the cue's share of "
+        f"its verdict ({res.verdict}, score {res.score:.2f}) fuses {len(parts)} cues; each line gives the cue's share of "
         f"the decision (cues adding at least {STRONG_LOGIT:.1f} count as evidence) and what it measured:"
     )
     return "\n".join([head, *lines])
