@@ -39,7 +39,6 @@ class ListSpec:
     mask_for: Callable[[str], str] | None = None  # mask path of a tampered image when the list has none
     original_column: int | None = None  # column naming the pristine/donor image (IMD2020, NC16)
     keep: frozenset[str] = frozenset({"tampered", "authentic"})  # labels taken from this list
-    mask_format: str | None = None  # overrides the adapter's (a re-encoded copy of a dataset)
 
 
 @dataclass
@@ -62,7 +61,9 @@ class Protocol:
 class SplitResult:
     records: dict[str, list[SampleRecord]]  # split -> records
     skips: list[tuple[str, Skip]]  # (dataset, skip)
-    missing_roots: dict[str, int]  # dataset -> list lines not built because no root was given
+    missing_roots: dict[
+        str, int | None
+    ]  # dataset -> samples not built for want of a root (None: a folder rule)
 
     def counts(self) -> dict[str, int]:
         return {split: len(recs) for split, recs in self.records.items()}
@@ -110,8 +111,6 @@ def candidates_of(spec: ListSpec, adapter: DatasetAdapter) -> Iterator[Candidate
             continue
         cand = adapter.describe(image, mask, label)
         cand.split = spec.split
-        if spec.mask_format and cand.mask:
-            cand.mask_format = spec.mask_format
         if spec.original_column is not None and len(fields) > spec.original_column:
             cand.original = _clean(fields[spec.original_column])
         cand.meta = {**cand.meta, "list": spec.file}
@@ -138,7 +137,7 @@ def build_protocol(
     roots = {k.lower(): Path(v) for k, v in roots.items()}
     per_dataset: dict[str, list[Candidate]] = defaultdict(list)
     skips: list[tuple[str, Skip]] = []
-    missing: dict[str, int] = defaultdict(int)
+    missing: dict[str, int | None] = defaultdict(int)
     named: dict[str, set[str]] = defaultdict(set)  # dataset -> images any list names
     placed: dict[tuple[str, str, str | None], str] = {}  # (dataset, image, mask) -> split
     adapters: dict[str, DatasetAdapter] = {}
@@ -178,14 +177,12 @@ def build_protocol(
         # Rules that scan whole folders need the dataset's own root: under a shared '*' root they would
         # read every other dataset's files as this one's.
         usable = {k: roots[k] for k in protocol.extra_datasets if k in roots}
+        missing.update({k: None for k in protocol.extra_datasets if k not in roots and k not in missing})
         for dataset, item in protocol.extra(usable, named):
             add(dataset, item)
-    for dataset in missing:
-        logger.warning(
-            "%s: no --root %s=PATH given; %d listed samples not built",
-            protocol.name,
-            dataset,
-            missing[dataset],
+    for dataset, count in missing.items():
+        logger.info(
+            "%s: no --root %s=PATH given; %s samples not built", protocol.name, dataset, count or "its"
         )
     if progress is not None:
         progress.total = sum(len(c) for c in per_dataset.values())

@@ -186,7 +186,8 @@ def cmd_split(args) -> int:
             f"{split}: {n} records -> {args.out / (split + '.jsonl')} ({dict(sorted(per_dataset.items()))})"
         )
     for dataset, count in sorted(result.missing_roots.items()):
-        print(f"note: no --root {dataset}=PATH given: {count} listed samples not built", file=sys.stderr)
+        what = f"{count} listed samples" if count is not None else "its samples (built from its folder)"
+        print(f"note: no --root {dataset}=PATH given: {what} not built", file=sys.stderr)
     _report_skips(result.skips, args.out / "skipped.jsonl")
     return 0
 
