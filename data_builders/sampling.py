@@ -39,6 +39,24 @@ class BalancedDatasetSampler(Sampler[int]):
         self.seed = seed
         self.epoch = 0
 
+    @classmethod
+    def from_records(
+        cls,
+        records: Sequence,
+        *,
+        by: tuple[str, ...] = ("dataset",),
+        per_dataset: int = CATNET_PER_DATASET,
+        seed: int = 0,
+    ) -> BalancedDatasetSampler:
+        """Group manifest records (``SampleRecord`` or dicts) by the fields ``by``, e.g. ``("dataset",
+        "label")`` to balance per CAT-Net list (each of its lists is one dataset's tampered or authentic
+        images)."""
+
+        def field(record, name: str) -> str:
+            return str(record[name] if isinstance(record, dict) else getattr(record, name))
+
+        return cls(["/".join(field(r, name) for name in by) for r in records], per_dataset, seed)
+
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 

@@ -51,3 +51,23 @@ def test_works_with_a_dataloader_and_rejects_bad_arguments():
         BalancedDatasetSampler(groups(), per_dataset=0)
     with pytest.raises(ValueError, match="at least one"):
         BalancedDatasetSampler([])
+
+
+def test_from_records_groups_by_the_given_fields():
+    from xforge.data.schema import SampleRecord
+
+    records = [
+        SampleRecord(id=f"{d}/{i}", dataset=d, split="train", image=f"{i}.jpg", label=lab)
+        for d, lab, n in [("casia2", "tampered", 5), ("casia2", "authentic", 7), ("imd2020", "tampered", 3)]
+        for i in range(n)
+    ]
+    by_dataset = BalancedDatasetSampler.from_records(records, per_dataset=4)
+    assert len(by_dataset) == 8
+    per_list = BalancedDatasetSampler.from_records(
+        [r.to_dict() for r in records], by=("dataset", "label"), per_dataset=4
+    )
+    assert len(per_list) == 12
+    assert Counter(records[i].label for i in per_list if records[i].dataset == "casia2") == {
+        "tampered": 4,
+        "authentic": 4,
+    }
