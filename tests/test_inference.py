@@ -216,3 +216,10 @@ def test_follow_up_answers_come_from_the_evidence(images):
     assert "one connected region" in answer_follow_up(res, "How many regions were changed?")
     for q in ("Where?", "Hello", "Why?", "How big is it?"):
         assert answer_follow_up(res, q).startswith("Classical forensic engine")
+
+
+def test_model_text_is_shown_without_seg():
+    from xforge.inference.model_backend import _clean_text
+
+    text = "Yes. The lower right was pasted in <SEG>.\nIt is small <SEG> , compact."
+    assert _clean_text(text) == "Yes. The lower right was pasted in.\nIt is small, compact."

@@ -8,6 +8,7 @@ follow-up question costs only the language model and the mask decoder.
 from __future__ import annotations
 
 import os
+import re
 from typing import Any
 
 import numpy as np
@@ -43,9 +44,8 @@ def _placement(device, dtype, quantized: bool):
 
 def _clean_text(text: str) -> str:
     """The answer as people read it: ``<SEG>`` removed, spacing around it tidied."""
-    out = text.replace(SEG_TOKEN, "")
-    out = " ".join(out.split(" ")).replace(" .", ".").replace(" ,", ",")
-    return out.strip()
+    out = re.sub(r"[ \t]+([.,;:!?])", r"\1", text.replace(SEG_TOKEN, ""))
+    return re.sub(r"[ \t]{2,}", " ", out).strip()
 
 
 class ModelBackend(Backend):
