@@ -223,3 +223,30 @@ def test_model_text_is_shown_without_seg():
 
     text = "Yes. The lower right was pasted in <SEG>.\nIt is small <SEG> , compact."
     assert _clean_text(text) == "Yes. The lower right was pasted in.\nIt is small, compact."
+
+
+def test_a_follow_up_without_a_mask_keeps_the_region_under_discussion():
+    from xforge.inference.backend import Backend, Reply, last_user_text
+
+    class Scripted(Backend):
+        """Draws a mask on the first turn only, as a model answering "why?" does."""
+
+        engine = "model"
+
+        def prepare(self, image, source_path=None):
+            return image.shape[:2]
+
+        def respond(self, prepared, messages):
+            first = len(messages) == 1
+            prob = np.zeros(prepared, np.float32)
+            if first:
+                prob[:4, :4] = 0.9
+            res = AnalysisResult(
+                "tampered", 0.9, prob, "text", self.engine, question=last_user_text(messages)
+            )
+            return Reply(res, "text <SEG>" if first else "text", new_mask=first)
+
+    session = Detector(Scripted()).chat(np.zeros((8, 8, 3), np.uint8))
+    first, second = session.ask("Where?"), session.ask("Why?")
+    assert int(second.mask.sum()) == 16 and second.regions == first.regions
+    assert session.messages[1]["content"][0]["text"] == "text <SEG>"  # history keeps what the model said
