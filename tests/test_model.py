@@ -331,3 +331,23 @@ def test_merged_adapters_give_the_same_answer(tiny_checkpoint):
     assert merged.score == pytest.approx(before.score, abs=1e-4)
     np.testing.assert_allclose(merged.masks[0], before.masks[0], atol=1e-4)
     np.testing.assert_allclose(after.masks[0], before.masks[0], atol=1e-5)
+
+
+def test_build_from_base_model_folder(tiny_checkpoint):
+    """The real-use path: processor and model built from a base model id/folder (here the tiny backbone)."""
+    from xforge.testing import tiny_config
+
+    config = tiny_config()
+    processor = XForgeProcessor.build(
+        str(tiny_checkpoint / "backbone"), family="qwen2_5_vl", sam2_image_size=config.sam2_image_size
+    )
+    # The family's image-size limits bound the vision tokens of a large image (<= 1024 merged tokens).
+    grid = processor.image_inputs(np.zeros((2000, 3000, 3), np.uint8))["image_grid_thw"]
+    assert 256 <= int(grid.prod()) // 4 <= 1024
+    model = XForgeModel.build(config, root=tiny_checkpoint)
+    assert config.seg_token_id == processor.seg_token_id == len(processor.tokenizer) - 1
+    assert model.num_trainable_parameters() == 0
+    small = XForgeProcessor.from_pretrained(tiny_checkpoint)
+    with torch.no_grad():
+        out = model(**small.collate([tampered_example()]))
+    assert out.mask_dice is not None
