@@ -165,16 +165,22 @@ def run_set(engine: ForensicEngine, kind: str, n: int, seed: int, workdir: Path)
 def fit_logistic(
     x: np.ndarray, y: np.ndarray, l2: float = 1e-2
 ) -> tuple[np.ndarray, float, np.ndarray, np.ndarray]:
-    """Weights, bias and feature standardisation (mean, scale) of an L2-regularised logistic regression."""
+    """Weights, bias and feature standardisation (mean, scale) of an L2-regularised logistic regression.
+
+    Classes are weighted to equal total weight (so 0.5 is the decision at equal priors, whatever the set
+    sizes), and weights are kept >= 0 so that stronger evidence never lowers the score.
+    """
     mu, sd = x.mean(0), x.std(0) + 1e-6
     z = (x - mu) / sd
+    sample_w = np.where(y > 0, 0.5 / max(y.sum(), 1), 0.5 / max((1 - y).sum(), 1))
 
     def loss(theta):
         w, b = theta[:-1], theta[-1]
         t = z @ w + b
-        return np.mean(np.logaddexp(0, t) - y * t) + l2 * np.sum(w * w)
+        return np.sum(sample_w * (np.logaddexp(0, t) - y * t)) + l2 * np.sum(w * w)
 
-    theta = minimize(loss, np.zeros(z.shape[1] + 1), method="L-BFGS-B").x
+    bounds = [(0, None)] * z.shape[1] + [(None, None)]
+    theta = minimize(loss, np.zeros(z.shape[1] + 1), method="L-BFGS-B", bounds=bounds).x
     return theta[:-1], float(theta[-1]), mu, sd
 
 

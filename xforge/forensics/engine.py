@@ -144,6 +144,8 @@ class ForensicEngine:
         features = {
             "copymove": max((math.log1p(f.n_matches) * max(f.correlation, 0.0) for f in cm), default=0.0),
             "noise": noise.strength,
+            "noise_peak": noise.peak,
+            "noise_spectrum": noise.spectrum_peak,
             "jpeg_grid": jpeg.misaligned_frac if jpeg.misaligned is not None else 0.0,
             "ghost": jpeg.ghost_strength,
             "ela": max(0.0, ela.peak - 1.0),
@@ -152,7 +154,7 @@ class ForensicEngine:
         verdict = "tampered" if score >= self.threshold else "authentic"
         cue_maps = {
             "copymove": np.any([f.target_mask for f in cm], axis=0) if cm else None,
-            "noise": noise.region,
+            "noise": noise.region if noise.region is not None else noise.spectrum_region,
             "jpeg_grid": jpeg.misaligned,
             "ghost": jpeg.ghost_region,
             "ela": np.clip((ela.map - 1.0) / 3.0, 0, 1) * 0.5,
@@ -160,7 +162,7 @@ class ForensicEngine:
         prob_work, shaped_by = fusion.fuse_maps(score, features, cue_maps, (wh, ww), STRONG_LOGIT)
         prob_map = resize_map(prob_work, (h, w))
         mask = (prob_map >= self.threshold).astype(np.uint8)
-        parts = fusion.contributions(features)
+        parts = fusion.cue_contributions(features)
         strong = {c for c, v in parts.items() if v >= STRONG_LOGIT}
         if cm:
             strong.add("copymove")
@@ -178,6 +180,7 @@ class ForensicEngine:
             jpeg=jpeg,
             ela=ela,
             strong=strong,
+            spectrum_logit=fusion.contributions(features)["noise_spectrum"],
             n_keypoints_note="SIFT keypoint matching with RANSAC verification",
             downscale_note=downscale_note,
             too_small=False,
@@ -186,7 +189,7 @@ class ForensicEngine:
         sx, sy = w / ww, h / wh
         evidence = {
             "features": features,
-            "contributions": parts,
+            "contributions": parts,  # per cue (fusion.CUES), summed over its features
             "shaped_by": shaped_by,
             "working_size": [ww, wh],
             "original_size": [w, h],
@@ -208,6 +211,9 @@ class ForensicEngine:
                 "region_box": _scaled_box(noise.region, sx, sy) if noise.region is not None else None,
                 "ratio": noise.ratio,
                 "strength": noise.strength,
+                "peak_z": noise.peak,
+                "spectrum_peak_z": noise.spectrum_peak,
+                "spectrum_region_box": _scaled_box(noise.spectrum_region, sx, sy),
             },
             "jpeg": {
                 "is_jpeg": jpeg.is_jpeg,

@@ -47,6 +47,14 @@ def noise_sentence(n) -> str:
     )
 
 
+def spectrum_sentence(n) -> str:
+    return (
+        f"Noise grain: in {_where(n.spectrum_region)} the finest-grain noise is out of proportion to the coarser "
+        "grain compared with the rest of the image, a sign the region was resampled, smoothed or compressed "
+        "apart from the rest."
+    )
+
+
 def jpeg_sentences(j, strong: set[str]) -> list[str]:
     out = []
     if j.is_jpeg and j.quality is not None:
@@ -76,6 +84,7 @@ def explain(
     ela,
     strong: set[str],
     n_keypoints_note: str,
+    spectrum_logit: float = 0.0,
     downscale_note: str | None,
     too_small: bool,
     question: str | None = None,
@@ -93,11 +102,16 @@ def explain(
         findings = [copy_move_sentence(f) for f in copy_move if "copymove" in strong]
         if "noise" in strong and noise.region is not None:
             findings.append(noise_sentence(noise))
+        if "noise" in strong and noise.spectrum_region is not None and spectrum_logit >= 0.5:
+            findings.append(spectrum_sentence(noise))
         findings += jpeg_sentences(jpeg, strong)
         if "ela" in strong:
             findings.append(
                 f"Error-level analysis (a weak cue) peaks at {ela.peak:.1f}× the image's typical level."
             )
+        if not findings:
+            cues = ", ".join(sorted(strong)) or "several weak cues together"
+            findings.append(f"No single region stands out; the score comes from: {cues}.")
         findings = _question_first(findings, question)
         parts += findings
     else:

@@ -20,7 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
-FEATURES = ("copymove", "noise", "jpeg_grid", "ghost", "ela")
+FEATURES = ("copymove", "noise", "noise_peak", "noise_spectrum", "jpeg_grid", "ghost", "ela")
+# The cue each feature belongs to: evidence, explanations and follow-up answers speak in cues.
+CUE_OF = {"noise_peak": "noise", "noise_spectrum": "noise"}
+CUES = ("copymove", "noise", "jpeg_grid", "ghost", "ela")
 
 
 def calibration_path() -> Path:
@@ -40,6 +43,14 @@ def contributions(features: dict[str, float], calibration: dict | None = None) -
     """Each cue's additive share of the logit (coefficient times feature)."""
     cal = calibration or load_calibration()
     return {f: cal["features"][f] * float(features[f]) for f in FEATURES}
+
+
+def cue_contributions(features: dict[str, float], calibration: dict | None = None) -> dict[str, float]:
+    """Each cue's share of the logit (the sum over its features)."""
+    out = dict.fromkeys(CUES, 0.0)
+    for f, v in contributions(features, calibration).items():
+        out[CUE_OF.get(f, f)] += v
+    return out
 
 
 def score_of(features: dict[str, float], calibration: dict | None = None) -> float:
@@ -62,10 +73,12 @@ def fuse_maps(
 ) -> tuple[np.ndarray, str | None]:
     """The probability map (float32 HxW) and the cue that shaped it (None when no cue has a region).
 
+    ``cue_maps`` is keyed by cue (``CUES``).
+
     Cues whose logit contribution reaches ``strong_logit`` are tried in ``SPECIFICITY`` order; when none is
     strong, the largest positive contributor with a region is used.
     """
-    parts = contributions(features)
+    parts = cue_contributions(features)
     strong = [c for c in SPECIFICITY if parts[c] >= strong_logit]
     rest = sorted((c for c in parts if parts[c] > 0 and c not in strong), key=lambda c: -parts[c])
     for cue in strong + rest:
