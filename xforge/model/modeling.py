@@ -377,7 +377,11 @@ class XForgeModel(nn.Module):
         self.vlm.unmerge_adapter()
 
     def gradient_checkpointing_enable(self, **kwargs) -> None:
-        self.hf_model.gradient_checkpointing_enable(**kwargs)
+        """Activation checkpointing in the VLM (transformers' own); inputs made to require grad so the
+        checkpointed LoRA layers still get gradients while the embeddings are frozen."""
+        # transformers 5 renamed it; older releases only have the gradient_* name.
+        enable = getattr(self.hf_model, "activation_checkpointing_enable", None)
+        (enable or self.hf_model.gradient_checkpointing_enable)(**kwargs)
         self.hf_model.enable_input_require_grads()
 
     # ---------------------------------------------------------------------------------- training
