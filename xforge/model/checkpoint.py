@@ -40,7 +40,12 @@ def resolve_checkpoint(path_or_id: str | os.PathLike) -> Path:
         raise FileNotFoundError(f"{path}: no such checkpoint folder (and not a Hub id like 'org/name')")
     from huggingface_hub import snapshot_download
 
-    return Path(snapshot_download(text, allow_patterns=_SAFE_PATTERNS))
+    try:
+        return Path(snapshot_download(text, allow_patterns=_SAFE_PATTERNS))
+    except Exception as exc:  # offline, unknown repo, gated repo...: say both things that were tried
+        raise FileNotFoundError(
+            f"{text}: no such local checkpoint folder, and fetching it from the Hub failed ({exc})"
+        ) from exc
 
 
 def refuse_pickle(directory: Path) -> None:
