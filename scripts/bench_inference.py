@@ -5,7 +5,9 @@ real one. Chat turns: the first turn includes encoding the image (vision tower +
 turns reuse those features, so they should cost at most half of the first. Every turn generates the same
 number of tokens (``--new-tokens``; a random tiny model never stops by itself) so turns compare fairly.
 The tiny model's encoders take milliseconds, so its turns cost about the same; ``--sam2-large`` adds a tiny
-language model with the real-size SAM2 encoder, where the saving shows.
+language model with the real-size SAM2 encoder, where the saving shows. ``*_detect_b4_*`` runs detect with
+``--batch-size 4``; XForgeModel has no batched encode/generate yet, so the model backend still answers a
+batch's images one after another (only reading ahead is batched).
 
 Prints the figures last, on one line of name=value pairs (seconds).
 """
