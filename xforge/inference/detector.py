@@ -84,7 +84,7 @@ class Detector:
         question: str | None = None,
         source_paths: Sequence[str | None] | None = None,
     ) -> list[AnalysisResult]:
-        """Like :meth:`analyze` for several already-loaded images; the model backend batches them."""
+        """Like :meth:`analyze` for several images at once (see :meth:`Backend.analyze_batch`)."""
         loaded = [load_input(img) for img in images]
         paths = source_paths if source_paths is not None else [im.source_path for im in loaded]
         return self.backend.analyze_batch([im.array for im in loaded], question or DEFAULT_QUESTION, paths)
