@@ -351,3 +351,18 @@ def test_build_from_base_model_folder(tiny_checkpoint):
     with torch.no_grad():
         out = model(**small.collate([tampered_example()]))
     assert out.mask_dice is not None
+
+
+def test_prompt_encoder_group_trains_only_what_is_used(loaded):
+    model, processor = loaded
+    model.set_trainable(["prompt_encoder", "projector"])
+    model.train()
+    model.zero_grad(set_to_none=True)
+    out = model(**processor.collate([tampered_example()]))
+    out.loss.backward()
+    trainable = {n: p for n, p in model.named_parameters() if p.requires_grad}
+    assert "sam2.prompt_encoder.no_mask_embed.weight" in trainable
+    assert all(p.grad is not None and p.grad.any() for p in trainable.values())
+    model.zero_grad(set_to_none=True)
+    model.set_trainable([])
+    model.eval()

@@ -4,10 +4,19 @@ See DESIGN.md ("Model contract") and ``xforge.model.modeling``.
 """
 
 from xforge.model.config import XForgeConfig
-from xforge.model.modeling import GenerationOutput, ImageFeatures, XForgeModel, XForgeOutput
+from xforge.model.modeling import (
+    DEFAULT_TRAINABLE,
+    TRAINABLE_GROUPS,
+    GenerationOutput,
+    ImageFeatures,
+    XForgeModel,
+    XForgeOutput,
+)
 from xforge.model.processing import XForgeProcessor
 
 __all__ = [
+    "DEFAULT_TRAINABLE",
+    "TRAINABLE_GROUPS",
     "GenerationOutput",
     "ImageFeatures",
     "XForgeConfig",

@@ -249,6 +249,13 @@ class XForgeModel(nn.Module):
             hf_model.resize_token_embeddings(len(processor.tokenizer))
         config.seg_token_id = processor.seg_token_id
         config.vocab_size = hf_model.get_input_embeddings().weight.shape[0]
+        logger.info(
+            "%s is token %d; embedding rows %d (was %d)",
+            config.seg_token,
+            config.seg_token_id,
+            config.vocab_size,
+            rows,
+        )
         lora = LoraConfig(
             r=config.lora_r,
             lora_alpha=config.lora_alpha,
@@ -313,6 +320,7 @@ class XForgeModel(nn.Module):
         model._place(torch_dtype, device, quantized=quant is not None)
         model.set_trainable([])
         model.eval()
+        logger.info("loaded xforge checkpoint %s (family %s, base %s)", local, config.family, base)
         return model
 
     def _place(self, dtype: torch.dtype | None, device, *, quantized: bool) -> None:
@@ -397,7 +405,8 @@ class XForgeModel(nn.Module):
             ("score_head.", "score_head"),
             ("forensic_stream.", "forensic_stream"),
             ("sam2.mask_decoder.", None if _DECODER_UNUSED.match(name) else "mask_decoder"),
-            ("sam2.prompt_encoder.", "prompt_encoder"),
+            # Only the dense "no mask" embedding of SAM2's prompt encoder is used (prompts are not clicks).
+            ("sam2.prompt_encoder.no_mask_embed.", "prompt_encoder"),
         ):
             if name.startswith(prefix):
                 return group
@@ -521,6 +530,14 @@ class XForgeModel(nn.Module):
             result.pred_masks = preds
             if target_masks is not None:
                 self._mask_losses(result, preds, target_masks, losses)
+        elif self.training and sam_pixel_values is not None and torch.is_grad_enabled():
+            # A training batch without <SEG> (all authentic) still runs the mask path once, at zero weight:
+            # data-parallel ranks must build the same graph, because DeepSpeed ZeRO and DDP reduce gradients
+            # in the order backward produces them (otherwise ranks desynchronise and hang).
+            embedding, high_res = self.encode_sam(sam_pixel_values[:1])
+            first = torch.zeros(1, dtype=torch.long, device=embedding.device)
+            placeholder = self._decode_masks(embedding, high_res, first, hidden[:1, -1])
+            losses.append(0.0 * placeholder.sum())
         if losses:
             result.loss = torch.stack(losses).sum()
         return result

@@ -8,13 +8,10 @@ resolution level, then run the mask decoder per prompt. The prompts are not clic
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 import torch
 from torch import nn
-
-logger = logging.getLogger(__name__)
 
 
 def build_sam2_base(
