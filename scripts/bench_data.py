@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from data_builders.probe import record_rows
+from data_builders.probe import default_workers, record_rows
 from data_builders.registry import get_adapter
 from xforge.data.manifest import write_jsonl
 
@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
             f"error: expected {args.n} records, got {written} and {len(result.skips)} skips", file=sys.stderr
         )
         return 1
-    workers = args.workers or min(os.cpu_count() or 1, 8)
+    workers = args.workers or default_workers()
     print(
         f"layout={args.layout} records={written} workers={workers} cpus={os.cpu_count()} "
         f"build_s={build_s:.2f} cpu_s={cpu_s:.2f} records_per_cpu_s={written / cpu_s:.0f} "

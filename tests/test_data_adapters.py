@@ -286,3 +286,17 @@ def test_missing_root_and_empty_root(tmp_path):
         get_adapter("casia2").build(tmp_path / "nope")
     with pytest.raises(DatasetRootError, match="nothing of CASIA v2.0 found"):
         get_adapter("casia2").build(tmp_path)
+
+
+def test_parallel_header_reading_gives_the_same_records(tmp_path, monkeypatch):
+    import data_builders.probe as probe
+
+    for i in range(40):
+        write_image(tmp_path, f"r{i:04d}_Q90.jpg")
+    write(tmp_path, "empty.jpg", b"")
+    serial = get_adapter("compraise").build(tmp_path, workers=1)
+    monkeypatch.setattr(probe, "PARALLEL_MIN_FILES", 1)
+    monkeypatch.setattr(probe, "CHUNK", 7)
+    parallel = get_adapter("compraise").build(tmp_path, workers=2)
+    assert [r.to_dict() for r in parallel.records] == [r.to_dict() for r in serial.records]
+    assert parallel.skips == serial.skips and len(serial.records) == 40

@@ -58,7 +58,12 @@ def register(subparsers) -> None:
     p.add_argument("dataset", help="dataset key (see the list below)", metavar="DATASET")
     p.add_argument("--root", required=True, type=Path, help="the dataset folder as its authors ship it")
     p.add_argument("--out", required=True, type=Path, help="manifest to write (JSONL)")
-    p.add_argument("--workers", type=int, default=None, help="processes reading headers (default: CPU count)")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="processes reading headers (default: one per CPU, up to 8; 1 on 2-CPU machines)",
+    )
     p.add_argument("--resize-masks", action="store_true", help=RESIZE_HELP)
     p.add_argument("--verify", action="store_true", help=VERIFY_HELP)
     p.set_defaults(func=cmd_build)
@@ -72,7 +77,12 @@ def register(subparsers) -> None:
         "--root", action="append", default=[], metavar="KEY=PATH", help="a dataset root (repeatable)"
     )
     p.add_argument("--out", required=True, type=Path, help="folder for <split>.jsonl and skipped.jsonl")
-    p.add_argument("--workers", type=int, default=None, help="processes reading headers (default: CPU count)")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="processes reading headers (default: one per CPU, up to 8; 1 on 2-CPU machines)",
+    )
     p.add_argument("--resize-masks", action="store_true", help=RESIZE_HELP)
     p.add_argument("--verify", action="store_true", help=VERIFY_HELP)
     p.set_defaults(func=cmd_split)
