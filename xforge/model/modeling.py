@@ -597,6 +597,23 @@ class XForgeModel(nn.Module):
         return ImageFeatures(image=array, vision=vision, sam_embedding=embedding, sam_high_res=high_res)
 
     @torch.no_grad()
+    def encode_images(self, images: Sequence[Any], processor) -> list[ImageFeatures]:
+        """:meth:`encode_image` for several images, with SAM2's image encoder (the costly one, fixed input
+        size) run once on the whole stack; the vision tower still takes one image at a time."""
+        arrays = [load_image(image) for image in images]
+        embedding, high_res = self.encode_sam(torch.stack([processor.sam_image(a) for a in arrays]))
+        fn = self._image_feature_fn()
+        wanted = inspect.signature(fn).parameters
+        features = []
+        for i, array in enumerate(arrays):
+            image_inputs = processor.image_inputs(array).to(self.device)
+            vision = fn(**{k: v for k, v in image_inputs.items() if k in wanted}, return_dict=True)
+            features.append(
+                ImageFeatures(array, vision, embedding[i : i + 1], [h[i : i + 1] for h in high_res])
+            )
+        return features
+
+    @torch.no_grad()
     def generate(
         self,
         processor,
