@@ -6,8 +6,7 @@ turns reuse those features, so they should cost at most half of the first. Every
 number of tokens (``--new-tokens``; a random tiny model never stops by itself) so turns compare fairly.
 The tiny model's encoders take milliseconds, so its turns cost about the same; ``--sam2-large`` adds a tiny
 language model with the real-size SAM2 encoder, where the saving shows. ``*_detect_b4_*`` runs detect with
-``--batch-size 4``; XForgeModel has no batched encode/generate yet, so the model backend still answers a
-batch's images one after another (only reading ahead is batched).
+``--batch-size 4``: the batch's SAM2 image encoding runs as one call, the vision tower and generation per image.
 
 Prints the figures last, on one line of name=value pairs (seconds).
 """

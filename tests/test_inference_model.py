@@ -134,3 +134,19 @@ def test_piped_chat_with_the_model(checkpoint, tmp_path, monkeypatch, capsys):
 def test_missing_checkpoint_is_a_clear_error(tmp_path):
     with pytest.raises((FileNotFoundError, OSError, ValueError), match="nothing-here"):
         Detector.from_pretrained(tmp_path / "nothing-here")
+
+
+def test_a_batch_encodes_sam2_once_and_answers_like_single_images(detector):
+    images = [*_pair(seed=6), _pair(h=64, w=72, seed=7)[1]]
+    singles = [detector.analyze(img) for img in images]
+    calls = EncoderCalls(detector.backend.model)
+    try:
+        batched = detector.analyze_batch(images)
+    finally:
+        calls.close()
+    assert calls.counts == {"vision_tower": 3, "sam2_image_encoder": 1}
+    for one, many, image in zip(singles, batched, images):
+        assert many.prob_map.shape == image.shape[:2]
+        assert many.explanation == one.explanation
+        assert abs(many.score - one.score) < 1e-4
+        np.testing.assert_allclose(many.prob_map, one.prob_map, atol=1e-4)

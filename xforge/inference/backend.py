@@ -62,11 +62,8 @@ class Backend(abc.ABC):
         question: str,
         source_paths: Sequence[str | None] | None = None,
     ) -> list[AnalysisResult]:
-        """One single-turn answer per image, one image after another.
-
-        Neither engine overrides this yet: XForgeModel exposes single-image ``encode_image``/``generate``
-        only, so a batch reaches the model image by image (``run_detect`` still reads the next batch ahead).
-        """
+        """One single-turn answer per image, one image after another; the model backend overrides this to
+        encode a batch's images together."""
         paths = list(source_paths) if source_paths is not None else [None] * len(images)
         messages = [user_message(question, with_image=True)]
         return [self.respond(self.prepare(img, src), messages).result for img, src in zip(images, paths)]

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from xforge.data.conversations import SEG_TOKEN
+from xforge.data.conversations import SEG_TOKEN, user_message
 from xforge.inference.backend import Backend, Reply, last_user_text
 from xforge.inference.result import AnalysisResult
 from xforge.location import verdict_from_text
@@ -93,6 +94,23 @@ class ModelBackend(Backend):
 
         with torch.inference_mode():
             return {"features": self.model.encode_image(image, self.processor), "size": image.shape[:2]}
+
+    def analyze_batch(
+        self,
+        images: Sequence[np.ndarray],
+        question: str,
+        source_paths: Sequence[str | None] | None = None,
+    ) -> list[AnalysisResult]:
+        """Encode the batch together (SAM2's image encoder runs once on the stack), then answer each image."""
+        import torch
+
+        with torch.inference_mode():
+            features = self.model.encode_images(images, self.processor)
+        messages = [user_message(question, with_image=True)]
+        return [
+            self.respond({"features": f, "size": img.shape[:2]}, messages).result
+            for f, img in zip(features, images)
+        ]
 
     def respond(self, prepared: Any, messages: list[dict[str, Any]]) -> Reply:
         import torch
