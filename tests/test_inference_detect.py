@@ -102,11 +102,12 @@ def test_manifest_input_uses_ids_and_roots(folder, tmp_path):
         [
             {"id": "set/1", "dataset": "toy", "split": "test", "image": "a.png", "label": "authentic"},
             {"id": "set/2", "dataset": "toy", "split": "test", "image": "gone.png", "label": "tampered"},
+            {"id": "set/3", "dataset": "toy", "split": "test", "image": "a.png", "label": "authentic"},
         ],
     )
     out = tmp_path / "out"
     summary = run_detect([manifest], out, Detector.default(), roots={"toy": folder}, progress=False)
-    assert summary["done"] == 1 and summary["errors"] == 1
+    assert summary["done"] == 2 and summary["errors"] == 1  # one file under two ids: a line for each
     rows = {r["id"]: r for r in iter_predictions(out)}
     assert rows["set/1"]["image"] == "a.png" and rows["set/1"]["mask"].startswith("masks/")
     assert "gone.png" in rows["set/2"]["error"]

@@ -74,7 +74,8 @@ def collect_inputs(
     """Expand files, folders (recursively, image extensions only) and ``.jsonl`` manifests into items.
 
     A file that does not exist is kept: it gets an error line in the predictions, like any unreadable image.
-    The same file given twice is analysed once; two different files with one id get ``-2``, ``-3`` ... .
+    The same file under the same id is analysed once; two different files with one id get ``-2``, ``-3`` ...
+    (a manifest may list one file under several ids: each id gets its line).
     """
     items: list[DetectItem] = []
     for raw in inputs:
@@ -86,13 +87,13 @@ def collect_inputs(
         else:
             items.append(DetectItem(p.stem or str(p), str(p), p))
     unique: list[DetectItem] = []
-    seen_paths: set[Path] = set()
+    seen: set[tuple[Path, str]] = set()
     seen_ids: set[str] = set()
     for item in items:
-        resolved = item.path.resolve()
-        if resolved in seen_paths:
+        key = (item.path.resolve(), item.id)
+        if key in seen:
             continue
-        seen_paths.add(resolved)
+        seen.add(key)
         item_id, n = item.id, 1
         while item_id in seen_ids:
             n += 1
@@ -104,24 +105,20 @@ def collect_inputs(
     return unique
 
 
-def _read(item: DetectItem) -> np.ndarray:
-    return read_image(item.path)
-
-
 def _prefetched(items: Sequence[DetectItem], ahead: int) -> Iterator[tuple[DetectItem, Future]]:
     """Yield (item, future of its pixels) in order, reading at most ``ahead`` images in advance."""
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="xforge-read") as pool:
         queue: deque[tuple[DetectItem, Future]] = deque()
         it = iter(items)
         for item in it:
-            queue.append((item, pool.submit(_read, item)))
+            queue.append((item, pool.submit(read_image, item.path)))
             if len(queue) >= ahead:
                 break
         while queue:
             yield queue.popleft()
             nxt = next(it, None)
             if nxt is not None:
-                queue.append((nxt, pool.submit(_read, nxt)))
+                queue.append((nxt, pool.submit(read_image, nxt.path)))
 
 
 class _Writer:
