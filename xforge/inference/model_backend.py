@@ -83,6 +83,10 @@ class ModelBackend(Backend):
             load_in_8bit=load_in_8bit,
             trust_remote_code=trust_remote_code,
         )
+        if not (load_in_4bit or load_in_8bit):
+            # Folding LoRA into the weights removes its per-token overhead; peft cannot fold into
+            # quantised weights without rounding, so quantised models keep the adapters separate.
+            model.merge_adapters()
         processor = XForgeProcessor.from_pretrained(str(path_or_id))
         return cls(model, processor, max_new_tokens=max_new_tokens, name=str(path_or_id))
 
