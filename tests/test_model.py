@@ -366,3 +366,21 @@ def test_prompt_encoder_group_trains_only_what_is_used(loaded):
     model.zero_grad(set_to_none=True)
     model.set_trainable([])
     model.eval()
+
+
+def test_bfloat16_model_trains_and_generates(tiny_checkpoint):
+    """torch_dtype=bfloat16 (and DeepSpeed's bf16 cast) puts SAM2 in bf16 too; its float32 internals cope."""
+    model = XForgeModel.from_pretrained(tiny_checkpoint, torch_dtype=torch.bfloat16)
+    processor = XForgeProcessor.from_pretrained(tiny_checkpoint)
+    assert model.sam2.no_mem_embed.dtype == torch.bfloat16
+    model.set_trainable()
+    model.train()
+    out = model(**processor.collate([tampered_example(n_seg=2), authentic_example()]))
+    out.loss.backward()
+    assert torch.isfinite(out.loss)
+    assert all(p.grad is not None for p in model.parameters() if p.requires_grad)
+    model.eval()
+    image, _ = forged_image(40, 60)
+    seg_bias = {(processor.seg_token_id,): 100.0}
+    gen = model.generate(processor, [user_turn()], image=image, max_new_tokens=2, sequence_bias=seg_bias)
+    assert len(gen.masks) == 2 and gen.masks[0].dtype == np.float32 and gen.masks[0].shape == (40, 60)

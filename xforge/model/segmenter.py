@@ -62,11 +62,13 @@ class Sam2Segmenter(nn.Module):
 
     def encode(self, images: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """``(B, 3, S, S)`` normalised images -> image embedding ``(B, C, S/16, S/16)`` and high-res features."""
+        dtype = self.no_mem_embed.dtype
         # The encoder is frozen in every xforge stage: skip its autograd graph unless someone unfroze it.
         needs_grad = torch.is_grad_enabled() and any(p.requires_grad for p in self.image_encoder.parameters())
         with torch.set_grad_enabled(needs_grad):
-            out = self.image_encoder(images.to(self.no_mem_embed.dtype))
-        levels = list(out["backbone_fpn"][-self.num_feature_levels :])
+            out = self.image_encoder(images.to(dtype))
+        # Some of sam2's encoder arithmetic is float32 whatever the weights are; the decoder wants its own dtype.
+        levels = [level.to(dtype) for level in out["backbone_fpn"][-self.num_feature_levels :]]
         if self.use_high_res_features:
             levels[0] = self.mask_decoder.conv_s0(levels[0])
             levels[1] = self.mask_decoder.conv_s1(levels[1])
@@ -75,20 +77,30 @@ class Sam2Segmenter(nn.Module):
             embedding = embedding + self.no_mem_embed.view(1, -1, 1, 1)
         return embedding, levels[:-1]
 
+    def dense_pe(self) -> torch.Tensor:
+        """SAM2's dense positional encoding of the embedding grid, in the weights' dtype.
+
+        sam2 builds the coordinate grid in float32; when the weights were cast to bf16/fp16 (``torch_dtype``,
+        DeepSpeed) so was its random-feature matrix, so that one product runs under autocast.
+        """
+        matrix = self.prompt_encoder.pe_layer.positional_encoding_gaussian_matrix
+        with torch.autocast(matrix.device.type, dtype=matrix.dtype, enabled=matrix.dtype != torch.float32):
+            return self.prompt_encoder.get_dense_pe().to(matrix.dtype)
+
     def decode(
         self, embedding: torch.Tensor, high_res: list[torch.Tensor], prompts: torch.Tensor
     ) -> torch.Tensor:
         """Mask logits ``(n, 1, S/4, S/4)``; row i uses ``embedding[i]`` and sparse prompt ``prompts[i]``."""
         n = prompts.shape[0]
+        dtype = self.no_mem_embed.dtype
         _, dense = self.prompt_encoder(points=None, boxes=None, masks=None)
-        dense = dense.expand(n, -1, -1, -1)
         logits, _iou, _tokens, _obj = self.mask_decoder(
-            image_embeddings=embedding,
-            image_pe=self.prompt_encoder.get_dense_pe(),
-            sparse_prompt_embeddings=prompts.to(embedding.dtype),
-            dense_prompt_embeddings=dense.to(embedding.dtype),
+            image_embeddings=embedding.to(dtype),
+            image_pe=self.dense_pe(),
+            sparse_prompt_embeddings=prompts.to(dtype),
+            dense_prompt_embeddings=dense.expand(n, -1, -1, -1).to(dtype),
             multimask_output=False,
             repeat_image=False,
-            high_res_features=high_res if self.use_high_res_features else None,
+            high_res_features=[h.to(dtype) for h in high_res] if self.use_high_res_features else None,
         )
         return logits.float()
