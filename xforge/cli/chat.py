@@ -118,13 +118,7 @@ def _write_outputs(session, out: Path) -> None:
 def _save(session, out: Path, target: str | None) -> Path:
     path = Path(target) if target else out / f"{session.image.name}_chat.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    data = {
-        "image": session.image.source_path,
-        "engine": session.engine,
-        "turns": [{"question": q, **r.to_dict()} for q, r in session.history],
-        "messages": session.messages,
-    }
-    path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    path.write_text(json.dumps(session.to_dict(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return path
 
 

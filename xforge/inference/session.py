@@ -66,3 +66,12 @@ class ChatSession:
         self.messages = [*messages, assistant_message(reply.history_text)]
         self.results.append(result)
         return result
+
+    def to_dict(self) -> dict[str, Any]:
+        """The conversation as JSON-ready data: the image, the engine, each turn's answer, the messages."""
+        return {
+            "image": self._image.source_path or self._image.name,
+            "engine": self.engine,
+            "turns": [{"question": q, **r.to_dict()} for q, r in self.history],
+            "messages": self.messages,
+        }
