@@ -72,6 +72,6 @@ class ChatSession:
         return {
             "image": self._image.source_path or self._image.name,
             "engine": self.engine,
-            "turns": [{"question": q, **r.to_dict()} for q, r in self.history],
+            "turns": [r.to_dict() for r in self.results],
             "messages": self.messages,
         }
