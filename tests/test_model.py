@@ -50,6 +50,10 @@ def test_collate_labels_only_assistant_turns(loaded):
     assert batch["sam_pixel_values"].shape == (2, 3, processor.sam2_image_size, processor.sam2_image_size)
     assert batch["is_tampered"].tolist() == [1.0, 0.0]
     assert batch["original_sizes"].tolist() == [[64, 80], [48, 40]]
+    # 0/255 mask images are read as forged where non-zero
+    example = tampered_example()
+    example["masks"] = [example["masks"][0] * 255]
+    assert processor.collate([example])["target_masks"][0].unique().tolist() == [0, 1]
 
 
 def test_collate_rejects_bad_examples(loaded):

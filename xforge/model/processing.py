@@ -182,7 +182,8 @@ class XForgeProcessor:
 
         Returns the backbone's tensors (``input_ids``, ``attention_mask``, pixel inputs), ``labels`` (-100
         outside assistant turns), ``sam_pixel_values`` ``(B, 3, S, S)``, ``target_masks`` (list of
-        ``(n_i, H_i, W_i)`` uint8 tensors, one mask per ``<SEG>`` in reading order), ``original_sizes``
+        ``(n_i, H_i, W_i)`` uint8 0/1 tensors, one mask per ``<SEG>`` in reading order; non-zero input pixels
+        count as forged), ``original_sizes``
         ``(B, 2)`` as (H, W) and ``is_tampered`` ``(B,)`` (1 edited, 0 authentic, -1 unknown).
         """
         if not examples:
@@ -192,7 +193,8 @@ class XForgeProcessor:
             name = _sample_name(example, index)
             image = load_image(example["image"])
             text, turn_spans = self.assistant_spans(example["messages"])
-            sample_masks = [np.asarray(m) for m in example.get("masks") or []]
+            # Any non-zero pixel is forged (0/1 masks from decode_mask, but also 0/255 images).
+            sample_masks = [np.asarray(m) > 0 for m in example.get("masks") or []]
             for m in sample_masks:
                 if m.shape != image.shape[:2]:
                     raise ValueError(
