@@ -41,6 +41,7 @@ from train_stages.validate import validate
 logger = logging.getLogger(__name__)
 
 METRICS_NAME = "metrics.jsonl"
+LOGGED_LOSSES = ("loss", "text_loss", "mask_bce", "mask_dice", "score_loss")
 FINAL_NAME = "final"
 MERGED_NAME = "merged"
 
@@ -254,9 +255,9 @@ def fit(
         disable=not accelerator.is_local_main_process,
     )
     model.train()
-    window_loss = torch.zeros((), device=accelerator.device)
-    window_parts: dict[str, torch.Tensor] = {}
-    micro = 0
+    # Per optimizer step: sum and count of each logged loss over micro-batches. Fixed-size, so every rank
+    # makes the same single all-reduce even when a loss (the mask terms) is absent from its batches.
+    window = torch.zeros(2, len(LOGGED_LOSSES), device=accelerator.device)
     while state.step < cfg.optim.max_steps:
         train_loader.set_epoch(state.epoch)  # accelerate's loader passes it on to the sampler
         loader = train_loader
@@ -272,27 +273,25 @@ def fit(
                 scheduler.step()
                 optimizer.zero_grad()
             state.batches_in_epoch += 1
-            micro += 1
-            window_loss += output.loss.detach().float()
-            for name in ("text_loss", "mask_bce", "mask_dice"):
+            for i, name in enumerate(LOGGED_LOSSES):
                 value = getattr(output, name, None)
                 if value is not None:
-                    window_parts[name] = window_parts.get(name, 0.0) + value.detach().float()
+                    window[0, i] += value.detach().float()
+                    window[1, i] += 1
             if not accelerator.sync_gradients:
                 continue
             state.step += 1
             progress.update(1)
             if state.step % cfg.run.log_every == 0 or state.step == cfg.optim.max_steps:
-                row = {"step": state.step, "loss": accelerator.reduce(window_loss / micro, "mean").item()}
-                row.update({k: accelerator.reduce(v / micro, "mean").item() for k, v in window_parts.items()})
+                sums, counts = accelerator.reduce(window, "sum").tolist()
+                row = {"step": state.step}
+                row.update({k: v / n for k, v, n in zip(LOGGED_LOSSES, sums, counts) if n})
                 row["lr"] = scheduler.get_last_lr()[0]
                 progress.set_postfix(loss=f"{row['loss']:.4f}")
                 accelerator.log({f"train/{k}": v for k, v in row.items() if k != "step"}, step=state.step)
                 if accelerator.is_main_process:
                     _append_metrics(metrics_path, row)
-            window_loss.zero_()
-            window_parts.clear()
-            micro = 0
+            window.zero_()
             if val_loader is not None and (
                 state.step % cfg.run.eval_every == 0 or state.step == cfg.optim.max_steps
             ):

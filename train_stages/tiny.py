@@ -4,8 +4,8 @@
 
 writes ``runs/tiny/base`` (``xforge.testing.build_tiny_checkpoint``), ``runs/tiny/data`` (procedural scenes
 forged by the synthetic generator, ``data_builders.synth``) and, in ``runs/tiny/data``, the conversations the
-``stage{1,2,3}_tiny_cpu.yaml`` configs read: ``stage{1,2,3}_train.jsonl`` and ``stage2_valid.jsonl``.
-Answers name the edited region with the location vocabulary (``xforge.location``) of the true mask.
+``stage{1,2,3}_tiny_cpu.yaml`` configs read: ``stage{1,2,3}_train.jsonl`` and ``stage2_valid.jsonl``, built
+by the stage-data builders (``data_builders.stages``, as ``xforge data convos`` does).
 """
 
 from __future__ import annotations
@@ -18,78 +18,19 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from data_builders.stages.build import build_records
 from data_builders.synth import SynthConfig, generate, list_folder
 from data_builders.synth.scene import render_scene
-from xforge.data.conversations import (
-    SEG_TOKEN,
-    ConversationRecord,
-    assistant_message,
-    user_message,
-    write_conversations,
-)
+from xforge.data.conversations import write_conversations
 from xforge.data.manifest import read_manifest
-from xforge.data.masks import decode_mask
-from xforge.data.schema import SampleRecord
-from xforge.location import describe_mask
 
 logger = logging.getLogger(__name__)
-
-DATASET = "synth"
 
 
 @dataclass
 class TinyRun:
     base: Path
     data: Path
-
-
-def _where(record: SampleRecord, root: Path) -> str:
-    mask = decode_mask(root / record.mask, record.mask_format)
-    return describe_mask(mask).phrase or "a small area"
-
-
-def _conversation(record: SampleRecord, stage: int, root: Path, split: str) -> ConversationRecord:
-    edited = record.label != "authentic"
-    if stage == 1:
-        turns = [
-            user_message("Segment the edited region of this image.", with_image=True),
-            assistant_message(f"It is {SEG_TOKEN}." if edited else "Nothing here is edited."),
-        ]
-    elif stage == 2:
-        answer = (
-            f"Yes, this image is edited ({', '.join(record.manipulation)}) in {_where(record, root)}: {SEG_TOKEN}."
-            if edited
-            else "No, this image looks authentic."
-        )
-        turns = [
-            user_message("Is this image edited? If so, where?", with_image=True),
-            assistant_message(answer),
-        ]
-    else:
-        turns = [
-            user_message("Has anything in this picture been changed?", with_image=True),
-            assistant_message("Yes, it has been edited." if edited else "No, it looks unedited."),
-            user_message("Show me where and explain." if edited else "Are you sure?"),
-            assistant_message(
-                f"The edit is in {_where(record, root)}, where the noise and edges do not match the rest: "
-                f"{SEG_TOKEN}."
-                if edited
-                else "Yes: the noise and compression traces are consistent everywhere."
-            ),
-        ]
-    return ConversationRecord(
-        sample_id=f"{record.id}/s{stage}",
-        stage=stage,
-        dataset=DATASET,
-        split=split,
-        image=record.image,
-        mask=record.mask if edited else None,
-        mask_format=record.mask_format if edited else None,
-        label=record.label,
-        manipulation=list(record.manipulation),
-        messages=turns,
-        seg_targets=["all"] if edited else [],
-    )
 
 
 def prepare_tiny_run(
@@ -119,12 +60,11 @@ def prepare_tiny_run(
         synth = SynthConfig(kinds=kinds, max_side=image_size, area=(0.08, 0.25), p_resize=0.0, p_jpeg=0.0)
         generate(list_folder(sources), data, n_train + n_valid, synth, seed=seed)
         records = read_manifest(data / "manifest.jsonl")
-        train, valid = records[:n_train], records[n_train:]
-        for stage in (1, 2, 3):
-            write_conversations(
-                data / f"stage{stage}_train.jsonl", [_conversation(r, stage, data, "train") for r in train]
-            )
-        write_conversations(data / "stage2_valid.jsonl", [_conversation(r, 2, data, "valid") for r in valid])
+        roots = {"*": data}
+        splits = {"train": records[:n_train], "valid": records[n_train:]}
+        for split, stage in (("train", 1), ("train", 2), ("train", 3), ("valid", 2)):
+            rows, _ = build_records(splits[split], roots, stage, seed=seed)
+            write_conversations(data / f"stage{stage}_{split}.jsonl", rows)
     return TinyRun(base=base, data=data)
 
 
