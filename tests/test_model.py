@@ -277,6 +277,7 @@ def test_multi_turn_labels_and_scores(loaded):
     with torch.no_grad():
         out = model(**batch)
     assert out.score_loss is not None and out.pred_masks[0].shape == (1, 64, 80)
+    assert out.score_logits.shape == (1,) and torch.isfinite(out.score_logits).all()
 
 
 def test_collate_names_a_broken_image_file(loaded, tmp_path):

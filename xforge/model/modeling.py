@@ -502,10 +502,13 @@ class XForgeModel(nn.Module):
             positions = torch.stack([torch.arange(input_ids.shape[0], device=input_ids.device), last], 1)
         if len(positions):
             logits = self.score_head(hidden[positions[:, 0], positions[:, 1]]).float()
-            first = torch.full((input_ids.shape[0],), float("nan"), device=logits.device)
-            # The first answer of each sample reports the sample's score (reverse order: first write wins).
-            first[positions[:, 0].flip(0)] = logits.flip(0)
-            result.score_logits = first
+            # The first answer of each sample reports the sample's score (positions are sorted by sample,
+            # then position, as nonzero() returns them); samples without an answer get NaN.
+            rows = positions[:, 0]
+            is_first = torch.ones_like(rows, dtype=torch.bool)
+            is_first[1:] = rows[1:] != rows[:-1]
+            result.score_logits = torch.full((input_ids.shape[0],), float("nan"), device=logits.device)
+            result.score_logits[rows[is_first]] = logits[is_first]
             if is_tampered is not None:
                 target = is_tampered.to(logits.device)[positions[:, 0]]
                 known = target >= 0
