@@ -11,6 +11,9 @@ copy-move and inpainting leave traces. This branch looks at them directly:
 - a few strided convolutions down to SAM2's embedding stride (16), then a 1x1 projection to SAM2's
   embedding width whose weights start at zero, so a fresh model behaves exactly like plain SAM2 and the
   stream's contribution is learned.
+
+It reads the image at SAM2's input size (1024 px square), the tensor SAM2 already gets: images much larger
+than that are downscaled first, which weakens the finest (pixel-level) traces.
 """
 
 from __future__ import annotations
