@@ -35,6 +35,7 @@ from transformers import get_cosine_with_min_lr_schedule_with_warmup
 from train_stages import checkpoint as ckpt
 from train_stages.config import ConfigError, TrainConfig, build_arg_parser, load_config
 from train_stages.data import build_dataset, build_sampler
+from train_stages.export import export_merged
 from train_stages.model_setup import setup_model
 from train_stages.validate import validate
 
@@ -324,7 +325,9 @@ def fit(
 
     final = save_final(accelerator, model, processor, out / FINAL_NAME)
     if cfg.run.merge_lora:
-        save_final(accelerator, model, processor, out / MERGED_NAME, merge_lora=True)
+        if accelerator.is_main_process:
+            export_merged(final, out / MERGED_NAME)
+        accelerator.wait_for_everyone()
     accelerator.end_training()
     return final
 
@@ -339,14 +342,7 @@ def _gathered_params(accelerator: Accelerator, model: torch.nn.Module):
     return nullcontext()
 
 
-def save_final(
-    accelerator: Accelerator,
-    model: torch.nn.Module,
-    processor: Any,
-    target: Path,
-    *,
-    merge_lora: bool = False,
-) -> Path:
+def save_final(accelerator: Accelerator, model: torch.nn.Module, processor: Any, target: Path) -> Path:
     """Write ``save_pretrained`` model + processor to ``target`` atomically (temp folder, fsync, rename)."""
     accelerator.wait_for_everyone()
     tmp = target.with_name(".tmp-" + target.name)
@@ -354,11 +350,7 @@ def save_final(
         if accelerator.is_main_process:
             if tmp.exists():
                 shutil.rmtree(tmp)
-            unwrapped = accelerator.unwrap_model(model)
-            if merge_lora:
-                unwrapped.save_pretrained(tmp, merge_lora=True)
-            else:
-                unwrapped.save_pretrained(tmp)
+            accelerator.unwrap_model(model).save_pretrained(tmp)
             processor.save_pretrained(tmp)
             ckpt.fsync_tree(tmp)
             if target.exists():
@@ -378,11 +370,14 @@ def run_stage(
     if cfg.stage != stage:
         raise ConfigError(f"{args.config}: a stage {cfg.stage} config given to the stage {stage} recipe")
     check(cfg)
-    accelerator = make_accelerator(cfg)
     logging.basicConfig(
-        level=logging.INFO if accelerator.is_main_process else logging.WARNING,
+        level=logging.INFO if int(os.environ.get("RANK", "0")) == 0 else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # The model is loaded before the Accelerator exists: every rank holds the full model (zero3_init_flag
+    # is false in our configs) and DeepSpeed partitions it in prepare(). Loaded after, transformers/peft
+    # would take their ZeRO-3 construction paths, whose peft trainable-token part is CUDA-only.
     model, processor = setup_model(cfg)
+    accelerator = make_accelerator(cfg)
     fit(accelerator, model, processor, cfg, resume=args.resume)
     return 0
