@@ -6,7 +6,7 @@ turns reuse those features, so they should cost at most half of the first. Every
 number of tokens (``--new-tokens``; a random tiny model never stops by itself) so turns compare fairly.
 The tiny model's encoders take milliseconds, so its turns cost about the same; ``--sam2-large`` adds a tiny
 language model with the real-size SAM2 encoder, where the saving shows. ``*_detect_b4_*`` runs detect with
-``--batch-size 4``: the batch's SAM2 image encoding runs as one call, the vision tower and generation per image.
+``--batch-size 4``: SAM2 encodes the batch in one call and the answers are generated as one batch.
 
 Prints the figures last, on one line of name=value pairs (seconds).
 """

@@ -150,3 +150,27 @@ def test_a_batch_encodes_sam2_once_and_answers_like_single_images(detector):
         assert many.explanation == one.explanation
         assert abs(many.score - one.score) < 1e-4
         np.testing.assert_allclose(many.prob_map, one.prob_map, atol=1e-4)
+
+
+@pytest.mark.parametrize("max_new_tokens", [6, 1])  # <SEG> then end of turn; <SEG> as the very last token
+def test_batched_generation_draws_the_same_masks(detector, max_new_tokens):
+    model, processor = detector.backend.model, detector.backend.processor
+    eos = model.hf_model.generation_config.eos_token_id
+    eos = eos[0] if isinstance(eos, list) else eos
+    seg = model.config.seg_token_id
+    # Force an answer that emits <SEG> and then ends, so the mask path runs with random weights.
+    forced = {"sequence_bias": {(seg,): 50.0, (seg, eos): 200.0}}
+    images = list(_pair(seed=8))
+    conversations = [
+        [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "Where?"}]}]
+    ] * 2
+    features = model.encode_images(images, processor)
+    batched = model.generate_batch(
+        processor, conversations, features, max_new_tokens=max_new_tokens, **forced
+    )
+    for conv, feats, many in zip(conversations, features, batched):
+        one = model.generate(processor, conv, features=feats, max_new_tokens=max_new_tokens, **forced)
+        assert many.token_ids == one.token_ids and seg in many.token_ids
+        assert len(many.masks) == len(one.masks) == 1
+        np.testing.assert_allclose(many.masks[0], one.masks[0], atol=1e-5)
+        assert many.masks[0].shape == feats.image.shape[:2]

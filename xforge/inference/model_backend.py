@@ -105,16 +105,17 @@ class ModelBackend(Backend):
         question: str,
         source_paths: Sequence[str | None] | None = None,
     ) -> list[AnalysisResult]:
-        """Encode the batch together (SAM2's image encoder runs once on the stack), then answer each image."""
+        """The batch goes through the model together: SAM2's image encoder runs once on the stack and the
+        answers are generated as one left-padded batch (``XForgeModel.encode_images``/``generate_batch``)."""
         import torch
 
+        messages = [user_message(question, with_image=True)]
         with torch.inference_mode():
             features = self.model.encode_images(images, self.processor)
-        messages = [user_message(question, with_image=True)]
-        return [
-            self.respond({"features": f, "size": img.shape[:2]}, messages).result
-            for f, img in zip(features, images)
-        ]
+            gens = self.model.generate_batch(
+                self.processor, [messages] * len(images), features, max_new_tokens=self.max_new_tokens
+            )
+        return [self._result(gen, img.shape[:2], messages) for gen, img in zip(gens, images)]
 
     def respond(self, prepared: Any, messages: list[dict[str, Any]]) -> Reply:
         import torch
@@ -126,15 +127,22 @@ class ModelBackend(Backend):
                 features=prepared["features"],
                 max_new_tokens=self.max_new_tokens,
             )
-        h, w = prepared["size"]
+        return Reply(
+            result=self._result(gen, prepared["size"], messages),
+            history_text=gen.text,
+            new_mask=bool(gen.masks),
+        )
+
+    def _result(self, gen, size: tuple[int, int], messages: list[dict[str, Any]]) -> AnalysisResult:
+        """An AnalysisResult from the model's GenerationOutput for an image of ``size`` (h, w)."""
         masks = [np.asarray(m, dtype=np.float32) for m in gen.masks]
         # Several <SEG> in one answer (several edited regions) are shown as one map: their pixelwise max.
-        prob = np.max(np.stack(masks), axis=0) if masks else np.zeros((h, w), np.float32)
+        prob = np.max(np.stack(masks), axis=0) if masks else np.zeros(size, np.float32)
         text = _clean_text(gen.text)
         # The verdict the text states wins, so what people read and the verdict field agree; the score
         # decides only when the text names none (e.g. an answer to "why?").
         verdict = verdict_from_text(text) or ("tampered" if gen.score >= 0.5 else "authentic")
-        result = AnalysisResult(
+        return AnalysisResult(
             verdict=verdict,
             score=gen.score,
             prob_map=prob,
@@ -142,4 +150,3 @@ class ModelBackend(Backend):
             engine=self.engine,
             question=last_user_text(messages),
         )
-        return Reply(result=result, history_text=gen.text, new_mask=bool(masks))

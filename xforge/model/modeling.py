@@ -673,6 +673,79 @@ class XForgeModel(nn.Module):
         text = processor.tokenizer.decode(new_tokens, skip_special_tokens=True)
         return GenerationOutput(text=text.strip(), masks=masks, score=score, token_ids=new_tokens.tolist())
 
+    @torch.no_grad()
+    def generate_batch(
+        self,
+        processor,
+        conversations: Sequence[Sequence[Mapping[str, Any]]],
+        features: Sequence[ImageFeatures],
+        max_new_tokens: int = 128,
+        **generate_kwargs: Any,
+    ) -> list[GenerationOutput]:
+        """:meth:`generate` for several conversations (one image each) in one left-padded batch.
+
+        Gives the same answers as one :meth:`generate` call per conversation (greedy). A row whose
+        ``<SEG>`` is the very last generated token is redone alone, as its hidden state was never computed.
+        """
+        texts = [processor.render(c, add_generation_prompt=True) for c in conversations]
+        inputs = processor.backbone(
+            text=texts,
+            images=[f.image for f in features],
+            padding=True,
+            padding_side="left",
+            return_tensors="pt",
+        ).to(self.device)
+        for key in inspect.signature(self._image_feature_fn()).parameters:
+            if key.startswith("pixel_values"):
+                inputs.pop(key, None)
+        # One vision output for the batch: the per-image embeddings in image order.
+        first = features[0].vision
+        per_image = [e for f in features for e in f.vision.pooler_output]
+        vision = type(first)(pooler_output=tuple(per_image))
+        generate_kwargs.setdefault("do_sample", False)
+        gen = self.hf_model.generate(
+            **inputs,
+            mm_encoder_outputs={"image": vision},
+            max_new_tokens=max_new_tokens,
+            output_hidden_states=True,
+            return_dict_in_generate=True,
+            **generate_kwargs,
+        )
+        prompt_len = inputs["input_ids"].shape[1]
+        eos = self.hf_model.generation_config.eos_token_id
+        eos_ids = set(eos if isinstance(eos, list) else [eos] if eos is not None else [])
+        # Left padding puts every prompt's last token at the last prompt position.
+        scores = torch.sigmoid(self.score_head(gen.hidden_states[0][-1][:, -1]).float()).tolist()
+        outputs = []
+        for b, feats in enumerate(features):
+            tokens = gen.sequences[b, prompt_len:].tolist()
+            end = next((i + 1 for i, t in enumerate(tokens) if t in eos_ids), len(tokens))
+            tokens = tokens[:end]  # a finished row is padded after its end-of-turn token
+            seg_steps = [k for k, t in enumerate(tokens) if t == self.config.seg_token_id]
+            if any(k + 1 >= len(gen.hidden_states) for k in seg_steps):
+                outputs.append(
+                    self.generate(
+                        processor,
+                        conversations[b],
+                        features=feats,
+                        max_new_tokens=max_new_tokens,
+                        **generate_kwargs,
+                    )
+                )
+                continue
+            masks: list[np.ndarray] = []
+            if seg_steps:
+                hidden = torch.stack([gen.hidden_states[k + 1][-1][b, -1] for k in seg_steps])
+                index = torch.zeros(len(seg_steps), dtype=torch.long, device=self.device)
+                low_res = self._decode_masks(feats.sam_embedding, feats.sam_high_res, index, hidden)
+                probs = F.interpolate(low_res, size=feats.size, mode="bilinear", align_corners=False)
+                masks = [m for m in probs[:, 0].sigmoid().float().cpu().numpy()]
+            text = processor.tokenizer.decode(tokens, skip_special_tokens=True)
+            outputs.append(
+                GenerationOutput(text=text.strip(), masks=masks, score=scores[b], token_ids=tokens)
+            )
+        return outputs
+
     def _last_hidden(self, inputs, sequences: torch.Tensor, features: ImageFeatures) -> torch.Tensor:
         """Hidden state of the final generated token (generation stops before feeding it back)."""
         extra = {
