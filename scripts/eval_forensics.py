@@ -1,22 +1,24 @@
 """Evaluate the classical forensic engine on synthetic forgery sets and (optionally) fit its calibration.
 
-Sets (a local generator, deterministic per seed; see ``make_sample``):
+Sets (deterministic per seed). Hosts and donors are photo-like scenes made here (multi-scale smoothed
+noise with a 1/f-like spectrum, illumination gradients, textured shapes, signal-dependent camera noise);
+the edits and post-processing are the project's generator, ``data_builders.synth``:
 
-- ``copymove``: a region copied elsewhere by a plain shift, final JPEG quality 90-98;
-- ``copymove_rs``: copied with rotation 10-45 degrees and scale 0.8-1.2, final JPEG quality 90-98;
-- ``splice``: a region from another "camera" (different noise level) and/or an earlier, lower JPEG quality;
-- ``authentic``: untouched images of the same kind, saved as JPEG 90-98 or PNG.
+- ``copymove``: a region copied elsewhere by a plain (sub-pixel) shift, saved as JPEG quality 90-98;
+- ``copymove_rs``: copied with rotation 10-45 degrees (either sign) and scale 0.8-1.2, JPEG 90-98;
+- ``splice``: the shipped ``splice_camera_eval.yaml`` settings (donor from another scene and "camera":
+  JPEG 50-75 and extra noise, rotated/scaled, colour-matched, feathered; saved as PNG);
+- ``authentic``: untouched scenes, saved as JPEG 90-98 (70%) or PNG.
 
-Images are textured like photographs: multi-scale smoothed noise (a 1/f-like spectrum), illumination
-gradients, filled shapes with their own textures, and camera noise, so keypoints, noise statistics and JPEG
-traces all behave as they do on real pictures.
+Metrics follow DESIGN.md: pixel F1 of the engine's mask (per tampered image, averaged; masks mark the
+pasted copy only) and image AUC (scikit-learn's ``roc_auc_score``) of each tampered set against the
+authentic set; TPR / FPR are the shares called tampered at the default threshold 0.5. The last line printed
+is ``name=value`` pairs.
 
-Metrics follow DESIGN.md: pixel F1 at the engine's mask (per tampered image, averaged) and image AUC
-(scikit-learn's ``roc_auc_score``) of tampered-vs-authentic; FPR is the share of authentic images called
-tampered at the default threshold. The last line printed is ``name=value`` pairs.
-
-``--fit-calibration`` refits the fusion's logistic coefficients on these sets (L2-regularised logistic
-regression solved with scipy) and writes them to ``xforge/forensics/calibration.json``.
+``--fit-calibration`` fits the fusion's logistic coefficients on the sets of ``--seed`` (class-balanced,
+L2-regularised, non-negative weights, solved with scipy), writes them to
+``xforge/forensics/calibration.json``, and then reports figures on fresh sets (``--seed + 1``). The bias is
+then lowered, if needed, so that at most ``MAX_FIT_FPR`` of the fitting set's authentic images reach 0.5.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from xforge.forensics import ForensicEngine
 from xforge.forensics.fusion import FEATURES, calibration_path
 
 SETS = ("copymove", "copymove_rs", "splice", "authentic")
+MAX_FIT_FPR = 0.05
 SYNTH_CONFIGS = Path(data_builders.synth.__file__).parent / "configs"
 
 
@@ -163,7 +166,7 @@ def run_set(engine: ForensicEngine, kind: str, n: int, seed: int, workdir: Path)
 
 
 def fit_logistic(
-    x: np.ndarray, y: np.ndarray, l2: float = 1e-2
+    x: np.ndarray, y: np.ndarray, l2: float = 1e-3
 ) -> tuple[np.ndarray, float, np.ndarray, np.ndarray]:
     """Weights, bias and feature standardisation (mean, scale) of an L2-regularised logistic regression.
 
@@ -202,6 +205,14 @@ def main(argv: list[str] | None = None) -> int:
         # Fold the standardisation into the coefficients so the engine applies one dot product.
         coef = {f: float(wi / si) for f, wi, si in zip(FEATURES, w, sd)}
         bias = b - float(np.sum(w * mu / sd))
+        # Operating point: lower the bias if needed so that at most MAX_FIT_FPR of the fitting set's
+        # authentic images score >= 0.5 (the issue's false-positive budget, with a margin).
+        logits = x @ np.array([coef[f] for f in FEATURES]) + bias
+        auth_logits = np.sort(logits[y == 0])
+        allowed = int(np.floor(MAX_FIT_FPR * len(auth_logits)))
+        limit = auth_logits[-(allowed + 1)] if len(auth_logits) > allowed else -np.inf
+        if limit >= 0:
+            bias -= float(limit) + 1e-3
         calibration_path().write_text(
             json.dumps(
                 {

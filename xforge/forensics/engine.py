@@ -20,7 +20,9 @@ from typing import Any
 
 import cv2
 import numpy as np
+from PIL import Image
 
+from xforge.data.images import load_image
 from xforge.forensics import fusion
 from xforge.forensics.copymove import CopyMoveParams, detect_copy_move
 from xforge.forensics.ela import error_level
@@ -63,31 +65,6 @@ class ForensicResult:
         }
 
 
-def as_rgb(image: np.ndarray) -> np.ndarray:
-    """An HxWx3 uint8 RGB view of gray, RGB or RGBA arrays; anything else is a clear ValueError."""
-    a = np.asarray(image)
-    if a.dtype == bool:
-        a = a.astype(np.uint8) * 255
-    if a.dtype != np.uint8:
-        if np.issubdtype(a.dtype, np.floating) and a.size and np.nanmax(a) <= 1.0 and np.nanmin(a) >= 0.0:
-            a = (np.nan_to_num(a) * 255).round().astype(np.uint8)
-        elif np.issubdtype(a.dtype, np.integer) and a.size and a.min() >= 0 and a.max() <= 255:
-            a = a.astype(np.uint8)
-        else:
-            raise ValueError(f"expected a uint8 image (or floats in 0..1), got dtype {a.dtype}")
-    if a.ndim == 3 and a.shape[2] == 1:
-        a = a[..., 0]
-    if a.ndim == 2:
-        return np.repeat(a[..., None], 3, axis=2)
-    if a.ndim == 3 and a.shape[2] == 4:
-        # Composite on white, as viewers show it; the alpha channel itself is not forensic evidence here.
-        alpha = a[..., 3:4].astype(np.float32) / 255.0
-        return (a[..., :3] * alpha + 255.0 * (1 - alpha)).round().astype(np.uint8)
-    if a.ndim == 3 and a.shape[2] == 3:
-        return np.ascontiguousarray(a)
-    raise ValueError(f"expected an HxW, HxWx3 or HxWx4 image, got shape {a.shape}")
-
-
 class ForensicEngine:
     """Weight-free forensic analysis (see the module docstring for the working resolution)."""
 
@@ -108,18 +85,19 @@ class ForensicEngine:
 
     def analyze(
         self,
-        image: np.ndarray | str | Path,
+        image: np.ndarray | str | Path | Image.Image,
         *,
         source_path: str | Path | None = None,
         question: str | None = None,
     ) -> ForensicResult:
-        """Analyse one image (an array, or a path which is then also used as ``source_path``)."""
-        if isinstance(image, (str, Path)):
-            from xforge.data.images import read_image
+        """Analyse one image: an array (HxW, HxWx3, HxWx4), a PIL image, or a path (then also ``source_path``).
 
+        Conversion and file reading are the project's (``xforge.data.images.load_image``), so odd modes, alpha,
+        16-bit data and broken files behave as everywhere else in xforge (a clear ``ImageReadError``).
+        """
+        if isinstance(image, (str, Path)):
             source_path = source_path or image
-            image = read_image(image)
-        rgb = as_rgb(image)
+        rgb = load_image(image)
         h, w = rgb.shape[:2]
         if min(h, w) < MIN_SIDE:
             return self._too_small(h, w, question)

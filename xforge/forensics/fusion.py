@@ -4,8 +4,9 @@ Calibration: the image-level score is a logistic model over a few scalar cue str
 ``score = sigmoid(bias + sum_i coef_i * feature_i)``. The coefficients are fixed constants stored in
 ``calibration.json`` next to this module; ``scripts/eval_forensics.py --fit-calibration`` fits them
 (L2-regularised logistic regression) on xforge's synthetic copy-move, splice and authentic sets and records
-how. So a score of 0.8 means "about 80% of images with this evidence were edited" on data of that kind, and
-the default threshold 0.5 is the Bayes decision at equal priors.
+how. Classes are weighted equally, so a score of 0.8 means "about 80% of images with this evidence were
+edited" on data of that kind at equal priors; the bias is then lowered where needed so that the default
+threshold 0.5 lets through at most 5% of the fitting set's authentic images (the chosen operating point).
 
 Pixel map: the most specific strong cue (``SPECIFICITY``) supplies the shape (its region, 0/1), scaled by the
 image score, so ``prob_map >= 0.5`` marks the strongest cue's region exactly when the image is judged edited.

@@ -33,6 +33,8 @@ _STD_LUMA = np.array(
      49, 64, 78, 87, 103, 121, 120, 101, 72, 92, 95, 98, 112, 100, 103, 99], dtype=np.float64,
 )  # fmt: skip
 GHOST_QUALITIES = (50, 60, 70, 80, 90)
+# A ghost must stand out: the rest's normalised difference at least this much above the region's (0..1).
+GHOST_MIN_CONTRAST = 0.3
 
 
 @dataclass
@@ -165,6 +167,8 @@ def analyze_jpeg(gray: np.ndarray, source_path: str | Path | None, block: int = 
                 continue
             rest = usable & ~region
             contrast = float(norm[qi][rest].mean() - norm[qi][region].mean())
+            if contrast < GHOST_MIN_CONTRAST:
+                continue
             score = contrast * math.sqrt(region.mean())
             if score > best[0]:
                 best = (score, region, q)
