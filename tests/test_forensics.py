@@ -213,3 +213,31 @@ def test_question_about_noise_puts_that_finding_first(engine):
         assert findings.split(").", 1)[1].strip().startswith("Noise")
     else:
         pytest.fail(f"a strongly noisier block should be flagged: {res.explanation}")
+
+
+def test_weak_copy_candidate_below_threshold_is_reported_not_hidden():
+    from xforge.forensics.copymove import CopyMoveFinding
+    from xforge.forensics.explain import explain
+    from xforge.forensics.jpeg import JpegFinding
+    from xforge.forensics.noise import NoiseFinding
+
+    h, w = 90, 90
+    src, tgt = np.zeros((h, w), bool), np.zeros((h, w), bool)
+    src[5:25, 5:25], tgt[65:85, 65:85] = True, True
+    finding = CopyMoveFinding(np.eye(2, 3), 0.0, 1.0, (60.0, 60.0), 6, src, tgt, 0.8, 0.9)
+    noise = NoiseFinding(np.zeros((h, w), np.float32), 2.0, None, 1.0, 0.0, 0.0, None, 0.0)
+    jpeg = JpegFinding(False, None, None, 0.0, None, 0.0, None, None, 0.0)
+    text = explain(
+        verdict="authentic",
+        score=0.3,
+        copy_move=[finding],
+        noise=noise,
+        jpeg=jpeg,
+        ela=None,
+        strong=set(),
+        n_keypoints_note="",
+        downscale_note=None,
+        too_small=False,
+    )
+    assert verdict_from_text(text) == "authentic"
+    assert "weak copy-move candidate (6 matches, the lower right)" in text

@@ -116,7 +116,14 @@ def explain(
         parts += findings
     else:
         parts.append(f"Verdict: I found no sign of editing (score {score:.2f}).")
-        checked = [f"no copied regions ({n_keypoints_note})"]
+        if copy_move:
+            best = max(copy_move, key=lambda f: f.n_matches)
+            checked = [
+                f"one weak copy-move candidate ({best.n_matches} matches, {_where(best.target_mask)}), "
+                "too weak to count"
+            ]
+        else:
+            checked = [f"no copied regions ({n_keypoints_note})"]
         if noise.global_sigma > 0:
             checked.append(
                 f"a consistent noise level across the image (about {noise.global_sigma:.1f} grey levels)"
