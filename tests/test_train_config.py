@@ -97,6 +97,24 @@ def test_seeded_sampler_depends_only_on_seed_and_epoch():
     assert sorted(a) == list(range(50)) and list(a) != list(b)
 
 
+def test_balanced_sampler_draws_per_dataset(tmp_path):
+    from torch.utils.data import ConcatDataset
+
+    from train_stages.data import build_sampler
+
+    class Part:
+        def __init__(self, names):
+            self.datasets = names
+
+        def __len__(self):
+            return len(self.datasets)
+
+    data = ConcatDataset([Part(["a"] * 10), Part(["b"] * 3)])
+    sampler = build_sampler("balanced", data, seed=0, per_dataset=4)
+    drawn = list(sampler)
+    assert len(drawn) == 8 and sum(i < 10 for i in drawn) == 4 and drawn == list(sampler)
+
+
 def _conversation(i: int, *, mask: bool) -> dict:
     answer = "Yes, edited in the centre <SEG>." if mask else "No, it looks authentic."
     return {

@@ -13,6 +13,8 @@ folder must be on a filesystem every process sees (as ``accelerate``'s own check
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import json
 import logging
 import os
@@ -21,11 +23,14 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import torch
+
 logger = logging.getLogger(__name__)
 
 STATE_NAME = "trainer_state.json"
 _NAME = re.compile(r"^checkpoint-(\d+)$")
 _TMP_PREFIX = ".tmp-"
+_FORCE_WEIGHTS_ONLY = "TORCH_FORCE_WEIGHTS_ONLY_LOAD"  # read by torch.load on every call
 
 
 def checkpoint_name(step: int) -> str:
@@ -73,6 +78,45 @@ def save_checkpoint(
         logger.info("saved checkpoint %s", final)
     accelerator.wait_for_everyone()
     return final
+
+
+# Plain classes DeepSpeed pickles into its optimizer shards. Resuming allows exactly these (and tensors,
+# containers, numbers) through torch's weights-only unpickler, so no checkpoint file can run code.
+_DEEPSPEED_GLOBALS = (
+    ("deepspeed.runtime.fp16.loss_scaler", "LossScaler"),
+    ("deepspeed.runtime.zero.config", "ZeroStageEnum"),
+    ("deepspeed.utils.tensor_fragment", "fragment_address"),
+)
+
+
+@contextlib.contextmanager
+def weights_only_loading():
+    """Force ``torch.load(weights_only=True)`` everywhere inside, even where a library passes False
+    (DeepSpeed's checkpoint engine does), allowing only DeepSpeed's plain state classes."""
+    allowed = []
+    for module, name in _DEEPSPEED_GLOBALS:
+        try:
+            allowed.append(getattr(importlib.import_module(module), name))
+        except (ImportError, AttributeError):  # DeepSpeed not installed: nothing of it to allow
+            continue
+    old = os.environ.get(_FORCE_WEIGHTS_ONLY)
+    os.environ[_FORCE_WEIGHTS_ONLY] = "1"
+    try:
+        with torch.serialization.safe_globals(allowed):
+            yield
+    finally:
+        if old is None:
+            del os.environ[_FORCE_WEIGHTS_ONLY]
+        else:
+            os.environ[_FORCE_WEIGHTS_ONLY] = old
+
+
+def load_checkpoint(accelerator, checkpoint: str | os.PathLike) -> dict[str, Any]:
+    """Restore model, optimizer, scheduler and RNG states (weights-only) and return the trainer state."""
+    state = read_state(checkpoint)
+    with weights_only_loading():
+        accelerator.load_state(str(checkpoint))
+    return state
 
 
 def list_checkpoints(checkpoints_dir: str | os.PathLike) -> list[Path]:

@@ -236,7 +236,7 @@ def fit(
                     f"{path}: saved with {saved['world_size']} processes, resuming with "
                     f"{accelerator.num_processes}: the data order would differ"
                 )
-            accelerator.load_state(str(path))
+            ckpt.load_checkpoint(accelerator, path)
             state = TrainState(**saved)
             logger.info("resumed from %s at step %d", path, state.step)
 

@@ -2,12 +2,15 @@
 
 Each held-out conversation is run exactly as in training (its ground-truth answer, ``<SEG>`` included, is
 fed in), so the mask decoder is scored on the masks it is asked for and the detection head on the score it
-reads before the answer. Metrics are the evaluation's own definitions (``eval.metrics``): per-mask pixel
-IoU and F1 at 0.5 averaged over masks (tampered images only, as IMDL-BenCo averages per image), and image
-accuracy / AUC of the detection score over all images. Free-running generation is ``xforge eval``'s job.
+reads before the answer. Metrics are the evaluation's own definitions (``eval.metrics``): pixel IoU and F1
+at 0.5 per image (the mean over its ``<SEG>`` masks), averaged over the tampered images, as IMDL-BenCo
+averages per image; and image accuracy / AUC of the detection score over all images. Free-running
+generation is ``xforge eval``'s job.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import torch
@@ -15,40 +18,64 @@ import torch
 from eval.metrics.detection import image_acc, image_auc
 from eval.metrics.localization import pixel_f1, pixel_iou
 
+_NAN = float("nan")
+
+
+def _per_sample(out, batch) -> torch.Tensor:
+    """``(B, 4)``: mask IoU, mask F1 (NaN without masks), detection score, label (NaN when unknown)."""
+    rows = []
+    preds = out.pred_masks or [None] * len(batch["target_masks"])
+    scores = out.score_logits
+    for b, target in enumerate(batch["target_masks"]):
+        iou = f1 = _NAN
+        pred = preds[b]
+        if pred is not None and target.shape[0]:
+            probs = torch.sigmoid(pred.float()).cpu().numpy()
+            pairs = list(zip(probs, target.cpu().numpy()))
+            iou = float(np.mean([pixel_iou(p, t) for p, t in pairs]))
+            f1 = float(np.mean([pixel_f1(p, t) for p, t in pairs]))
+        score = label = _NAN
+        if scores is not None and not math.isnan(float(scores[b])) and float(batch["is_tampered"][b]) >= 0:
+            score, label = float(torch.sigmoid(scores[b].float())), float(batch["is_tampered"][b])
+        rows.append([iou, f1, score, label])
+    return torch.tensor(rows, dtype=torch.float32)
+
 
 @torch.no_grad()
 def validate(accelerator, model, loader) -> dict[str, float]:
-    """Mean loss, mask IoU/F1 and detection accuracy/AUC over ``loader`` (gathered across processes)."""
+    """Mean loss, mask IoU/F1 and detection accuracy/AUC over ``loader``.
+
+    With an ``accelerator`` the per-sample values of every process are gathered (``gather_for_metrics``
+    drops the samples repeated to even out the last batch); ``None`` scores a plain model and loader in
+    this process (e.g. an untrained baseline).
+    """
     model.eval()
-    losses, ious, f1s, scores, labels = [], [], [], [], []
+    device = accelerator.device if accelerator is not None else None
+    loss_sum, n_batches, rows = 0.0, 0, []
     for batch in loader:
         out = model(**batch)
         if out.loss is not None:
-            losses.append(out.loss.float().reshape(1))
-        for pred, target in zip(out.pred_masks, batch["target_masks"]):
-            for p, t in zip(torch.sigmoid(pred.float()).cpu().numpy(), target.cpu().numpy()):
-                ious.append(pixel_iou(p, t))
-                f1s.append(pixel_f1(p, t))
-        if out.score_logits is not None:
-            known = (batch["is_tampered"] >= 0) & ~torch.isnan(out.score_logits)
-            scores.append(torch.sigmoid(out.score_logits[known].float()))
-            labels.append(batch["is_tampered"][known].float())
-    device = accelerator.device
-
-    def gathered(values: list, *, tensors: bool = False) -> np.ndarray:
-        local = torch.cat(values) if tensors and values else torch.tensor(values, dtype=torch.float32)
-        # Padded batches (uneven last batch) are dropped again by gather_for_metrics.
-        return accelerator.gather_for_metrics(local.to(device)).cpu().numpy()
-
+            loss_sum += float(out.loss)
+            n_batches += 1
+        rows.append(_per_sample(out, batch))
+    table = torch.cat(rows) if rows else torch.zeros((0, 4))
+    loss = torch.tensor([loss_sum, n_batches], dtype=torch.float64)
+    if accelerator is not None:
+        table = accelerator.gather_for_metrics(table.to(device)).cpu()
+        loss = accelerator.reduce(loss.to(device), "sum").cpu()
+    table = table.numpy()
     metrics: dict[str, float] = {}
-    for name, values, tensors in (("loss", losses, True), ("mask_iou", ious, False), ("mask_f1", f1s, False)):
-        arr = gathered(values, tensors=tensors)
-        if arr.size:
-            metrics[name] = float(arr.mean())
-    y, s = gathered(labels, tensors=True), gathered(scores, tensors=True)
-    if y.size:
-        metrics["det_acc"] = float(image_acc(y.astype(int), s))
-        auc = image_auc(y.astype(int), s)
+    if loss[1] > 0:
+        metrics["loss"] = float(loss[0] / loss[1])
+    for i, name in ((0, "mask_iou"), (1, "mask_f1")):
+        values = table[:, i][~np.isnan(table[:, i])]
+        if values.size:
+            metrics[name] = float(values.mean())
+    known = ~np.isnan(table[:, 3])
+    if known.any():
+        labels, scores = table[known, 3].astype(int), table[known, 2]
+        metrics["det_acc"] = float(image_acc(labels, scores))
+        auc = image_auc(labels, scores)
         if auc is not None:
             metrics["det_auc"] = float(auc)
     return metrics
