@@ -157,3 +157,21 @@ def test_seg_masks_select_sources():
     mask = np.array([[0, 1, 2], [2, 2, 0]], np.uint8)
     all_, two = seg_masks(mask, ["all", 2])
     assert all_.tolist() == [[0, 1, 1], [1, 1, 0]] and two.tolist() == [[0, 0, 1], [1, 1, 0]]
+
+
+def test_world_size_disagreement_fails_loudly(monkeypatch):
+    """What accelerate did for DeepSpeed on a CPU-only machine before the gloo fix: every rank "main"."""
+    from accelerate.utils import DistributedType
+
+    from train_stages.loop import DistributedSetupError, check_world
+
+    class OneProcessView:
+        process_index, num_processes, distributed_type = 0, 1, DistributedType.DEEPSPEED
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "1")
+    with pytest.raises(DistributedSetupError, match="disagree"):
+        check_world(OneProcessView())
+    monkeypatch.setenv("WORLD_SIZE", "1")
+    monkeypatch.setenv("RANK", "0")
+    check_world(OneProcessView())
