@@ -44,11 +44,12 @@ def prepare_tiny_run(
     seed: int = 0,
 ) -> TinyRun:
     """Build (or reuse) the tiny checkpoint and data under ``out``."""
+    from xforge.model.config import CONFIG_NAME
     from xforge.testing import build_tiny_checkpoint
 
     out = Path(out)
     base = out / "base"
-    if not (base / "config.json").is_file():
+    if not (base / CONFIG_NAME).is_file():
         build_tiny_checkpoint(base, forensic_stream=forensic_stream, seed=seed)
     data = out / "data"
     if not (data / "stage2_valid.jsonl").is_file():
