@@ -50,14 +50,8 @@ example:
 """
 
 
-def register(subparsers) -> None:
-    fmt = argparse.RawDescriptionHelpFormatter
-    p = subparsers.add_parser(
-        "build", help="scan one dataset into a manifest", description=BUILD_HELP, formatter_class=fmt
-    )
-    p.add_argument("dataset", help="dataset key (see the list below)", metavar="DATASET")
-    p.add_argument("--root", required=True, type=Path, help="the dataset folder as its authors ship it")
-    p.add_argument("--out", required=True, type=Path, help="manifest to write (JSONL)")
+def _add_scan_options(p) -> None:
+    """Options shared by the commands that scan dataset folders (build, split)."""
     p.add_argument(
         "--workers",
         type=int,
@@ -66,6 +60,17 @@ def register(subparsers) -> None:
     )
     p.add_argument("--resize-masks", action="store_true", help=RESIZE_HELP)
     p.add_argument("--verify", action="store_true", help=VERIFY_HELP)
+
+
+def register(subparsers) -> None:
+    fmt = argparse.RawDescriptionHelpFormatter
+    p = subparsers.add_parser(
+        "build", help="scan one dataset into a manifest", description=BUILD_HELP, formatter_class=fmt
+    )
+    p.add_argument("dataset", help="dataset key (see the list below)", metavar="DATASET")
+    p.add_argument("--root", required=True, type=Path, help="the dataset folder as its authors ship it")
+    p.add_argument("--out", required=True, type=Path, help="manifest to write (JSONL)")
+    _add_scan_options(p)
     p.set_defaults(func=cmd_build)
     _add_dataset_epilog(p)
 
@@ -77,14 +82,7 @@ def register(subparsers) -> None:
         "--root", action="append", default=[], metavar="KEY=PATH", help="a dataset root (repeatable)"
     )
     p.add_argument("--out", required=True, type=Path, help="folder for <split>.jsonl and skipped.jsonl")
-    p.add_argument(
-        "--workers",
-        type=int,
-        default=None,
-        help="processes reading headers (default: one per CPU, up to 8; 1 on 2-CPU machines)",
-    )
-    p.add_argument("--resize-masks", action="store_true", help=RESIZE_HELP)
-    p.add_argument("--verify", action="store_true", help=VERIFY_HELP)
+    _add_scan_options(p)
     p.set_defaults(func=cmd_split)
     _add_protocol_epilog(p)
 
