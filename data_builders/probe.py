@@ -242,10 +242,3 @@ def _record(
         original=original,
         meta=meta,
     )
-
-
-def record_rows(records: Iterable[SampleRecord]) -> Iterable[dict[str, Any]]:
-    """Records as JSON-ready dicts, shallow-copied: ``dataclasses.asdict`` (``SampleRecord.to_dict``) deep
-    copies and costs more than reading a header, which matters at 100,000 records."""
-    for r in records:
-        yield {**vars(r), "manipulation": list(r.manipulation), "meta": dict(r.meta)}

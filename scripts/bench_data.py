@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from data_builders.probe import default_workers, record_rows
+from data_builders.probe import default_workers
 from data_builders.registry import get_adapter
 from xforge.data.manifest import write_jsonl
 
@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         cpu0 = _cpu_seconds()
         t0 = time.perf_counter()
         result = get_adapter(args.layout).build(root, workers=args.workers)
-        written = write_jsonl(out, record_rows(result.records))
+        written = write_jsonl(out, result.records)
         build_s = time.perf_counter() - t0
         cpu_s = _cpu_seconds() - cpu0
     if written != args.n or result.skips:

@@ -133,7 +133,6 @@ def _report_skips(skips, out_path: Path) -> None:
 
 def cmd_build(args) -> int:
     from data_builders.adapters.base import DatasetRootError
-    from data_builders.probe import record_rows
     from data_builders.registry import get_adapter
     from xforge.data.manifest import write_jsonl
 
@@ -154,7 +153,7 @@ def cmd_build(args) -> int:
         except DatasetRootError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
-    n = write_jsonl(args.out, record_rows(result.records))
+    n = write_jsonl(args.out, result.records)
     labels = Counter(r.label for r in result.records)
     print(f"wrote {n} records to {args.out} ({', '.join(f'{v} {k}' for k, v in sorted(labels.items()))})")
     _report_skips(
@@ -164,7 +163,6 @@ def cmd_build(args) -> int:
 
 
 def cmd_split(args) -> int:
-    from data_builders.probe import record_rows
     from data_builders.splits import build_protocol, get_protocol
     from xforge.data.manifest import parse_roots, write_jsonl
 
@@ -188,7 +186,7 @@ def cmd_split(args) -> int:
         )
     args.out.mkdir(parents=True, exist_ok=True)
     for split, records in sorted(result.records.items()):
-        n = write_jsonl(args.out / f"{split}.jsonl", record_rows(records))
+        n = write_jsonl(args.out / f"{split}.jsonl", records)
         per_dataset = Counter(r.dataset for r in records)
         print(
             f"{split}: {n} records -> {args.out / (split + '.jsonl')} ({dict(sorted(per_dataset.items()))})"
