@@ -203,16 +203,39 @@ def test_corrupt_file_error_names_the_file(engine, tmp_path):
 
 
 def test_question_about_noise_puts_that_finding_first(engine):
+    from xforge.forensics.copymove import CopyMoveFinding
+    from xforge.forensics.explain import explain
+    from xforge.forensics.jpeg import JpegFinding
+
     rng = np.random.default_rng(1)
     img = _scene(8, sigma=1.0).astype(np.float32)
     img[64:224, 160:352] += rng.standard_normal((160, 192, 3)) * 8.0
     img = np.clip(img, 0, 255).astype(np.uint8)
     res = engine.analyze(img, question="Is the noise consistent?")
-    if res.verdict == "tampered":
-        findings = res.explanation.split("Verdict:")[1]
-        assert findings.split(").", 1)[1].strip().startswith("Noise")
-    else:
-        pytest.fail(f"a strongly noisier block should be flagged: {res.explanation}")
+    noise = res.evidence["noise"]
+    x0, y0, x1, y1 = noise["region_box"]
+    assert x0 < 352 and x1 > 160 and y0 < 224 and y1 > 64 and noise["ratio"] > 2.0
+    # The fused verdict is the calibration's; whenever the noise finding is reported, it leads the answer,
+    # ahead of a copy-move finding that would otherwise come first.
+    found = estimate_noise(to_gray(img))
+    jpeg = JpegFinding(False, None, None, 0.0, None, 0.0, None, None, 0.0)
+    src, tgt = np.zeros(img.shape[:2], bool), np.zeros(img.shape[:2], bool)
+    src[5:40, 5:40], tgt[240:275, 300:335] = True, True
+    copy = CopyMoveFinding(np.eye(2, 3), 0.0, 1.0, (295.0, 235.0), 40, src, tgt, 0.9, 0.9)
+    text = explain(
+        verdict="tampered",
+        score=0.9,
+        copy_move=[copy],
+        noise=found,
+        jpeg=jpeg,
+        ela=None,
+        strong={"copymove", "noise"},
+        n_keypoints_note="",
+        downscale_note=None,
+        too_small=False,
+        question="Is the noise consistent?",
+    )
+    assert text.split("Verdict:")[1].split(").", 1)[1].strip().startswith("Noise")
 
 
 def test_weak_copy_candidate_below_threshold_is_reported_not_hidden():
@@ -241,3 +264,53 @@ def test_weak_copy_candidate_below_threshold_is_reported_not_hidden():
     )
     assert verdict_from_text(text) == "authentic"
     assert "weak copy-move candidate (6 matches, the lower right)" in text
+
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "xforge" / "assets" / "examples"
+
+
+def test_shipped_real_photo_is_authentic_and_the_copy_move_example_is_found(engine):
+    # A real NASA photo re-saved as JPEG q90: flat studio background and a striped flag once read as an
+    # out-of-phase block grid, and its uneven error level as editing.
+    original = engine.analyze(EXAMPLES / "astronaut_original.jpg")
+    assert original.verdict == "authentic", original.explanation
+    assert not original.mask.any() and verdict_from_text(original.explanation) == "authentic"
+    assert original.evidence["jpeg"]["misaligned_fraction"] == 0.0
+
+    forged = engine.analyze(EXAMPLES / "astronaut_copymove.jpg")
+    gt = np.array(Image.open(EXAMPLES / "astronaut_copymove_mask.png").convert("L")) > 127
+    assert forged.verdict == "tampered" and verdict_from_text(forged.explanation) == "tampered"
+    assert forged.evidence["shaped_by"] == "copymove" and forged.evidence["copy_move"]
+    assert _f1(forged.mask, gt) > 0.5
+    named = parse_location(forged.explanation.split("Copy-move:")[1].split(" is a ")[0])
+    assert named and named <= cells_of_mask(gt.astype(np.uint8))
+
+
+def test_flat_and_striped_areas_do_not_make_an_out_of_phase_grid(engine, tmp_path):
+    from xforge.forensics.jpeg import analyze_jpeg
+
+    img = _scene(5, 384, 512)
+    img[:, :200] = 235  # flat, bright studio-like background
+    img[:160, 320:, :] = np.where((np.arange(192) // 2) % 2, 200, 40)[None, :, None]  # 4-pixel stripes
+    img[300:, 350:] = 255  # saturated
+    path = tmp_path / "flat.jpg"
+    Image.fromarray(img).save(path, quality=90)
+    finding = analyze_jpeg(to_gray(np.array(Image.open(path))), path)
+    assert finding.grid is not None, "the file's own grid is visible"
+    assert finding.misaligned is None and finding.misaligned_frac == 0.0
+
+
+def test_weak_and_unsupported_cues_never_decide_alone():
+    from xforge.forensics.fusion import CUES, WEAK_CUES, cue_caps, score_of
+
+    cal = load_calibration()
+    # A blown-up coefficient on a feature the fit hardly saw is held at its cap.
+    support = dict.fromkeys(CUES, 1.0) | {"jpeg_grid": 0.0}
+    blown = cal | {"features": cal["features"] | {"jpeg_grid": 70.0}}
+    blown["max_contribution"] = cue_caps(cal["bias"], support)
+    lone_grid = dict.fromkeys(FEATURES, 0.0) | {"jpeg_grid": 0.5}
+    assert score_of(lone_grid, blown) < 0.5
+    # The shipped calibration: ELA, however high, is never proof alone.
+    for feature in WEAK_CUES:
+        assert score_of(dict.fromkeys(FEATURES, 0.0) | {feature: 1e6}, cal) < 0.5
+    assert score_of(dict.fromkeys(FEATURES, 0.0), cal) < 0.5

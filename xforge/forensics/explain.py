@@ -64,7 +64,7 @@ def jpeg_sentences(j, strong: set[str]) -> list[str]:
     if "jpeg_grid" in strong and j.misaligned is not None:
         out.append(
             f"JPEG: the 8×8 block grid in {_where(j.misaligned)} is out of phase with the rest of the image "
-            f"({100 * j.misaligned_frac:.0f}% of the tiles), a sign of content pasted from another JPEG."
+            f"({100 * j.misaligned_frac:.0f}% of the image), a sign of content pasted from another JPEG."
         )
     if "ghost" in strong and j.ghost_region is not None:
         out.append(

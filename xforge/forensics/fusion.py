@@ -8,6 +8,13 @@ how. Classes are weighted equally, so a score of 0.8 means "about 80% of images 
 edited" on data of that kind at equal priors; the bias is then lowered where needed so that the default
 threshold 0.5 lets through at most 5% of the fitting set's authentic images (the chosen operating point).
 
+Caps (``max_contribution`` in ``calibration.json``, per cue): no cue adds more than its cap to the logit. A
+weak cue (ELA, whose level follows content as much as editing), and a cue the fitting sets hardly exercise
+(nonzero on too few images for its coefficient to be trusted, as the JPEG block grid on synthetic scenes), is
+capped at half the distance from the bias to the decision threshold, so it can sharpen a verdict other cues
+support but never make one alone; every other cue is capped at ``MAX_CUE_LOGIT``. This keeps a coefficient
+blown up by a near-constant feature from deciding real photos.
+
 Pixel map: the most specific strong cue (``SPECIFICITY``) supplies the shape (its region, 0/1), scaled by the
 image score, so ``prob_map >= 0.5`` marks the strongest cue's region exactly when the image is judged edited.
 """
@@ -25,6 +32,11 @@ FEATURES = ("copymove", "noise", "noise_peak", "noise_spectrum", "jpeg_grid", "g
 # The cue each feature belongs to: evidence, explanations and follow-up answers speak in cues.
 CUE_OF = {"noise_peak": "noise", "noise_spectrum": "noise"}
 CUES = ("copymove", "noise", "jpeg_grid", "ghost", "ela")
+WEAK_CUES = ("ela",)  # never proof alone (see ela.py)
+MAX_CUE_LOGIT = 8.0  # the most any cue adds to the logit
+MIN_SUPPORT = (
+    0.05  # share of fitting images on which a cue must be nonzero for its fitted weight to count fully
+)
 
 
 def calibration_path() -> Path:
@@ -35,28 +47,37 @@ def calibration_path() -> Path:
 def load_calibration() -> dict:
     data = json.loads(calibration_path().read_text())
     missing = [f for f in FEATURES if f not in data["features"]]
+    missing += [c for c in CUES if c not in data.get("max_contribution", {})]
     if missing:
-        raise ValueError(f"{calibration_path()}: calibration lacks coefficients for {missing}")
+        raise ValueError(f"{calibration_path()}: calibration lacks coefficients or caps for {missing}")
     return data
 
 
+def cue_caps(bias: float, support: dict[str, float]) -> dict[str, float]:
+    """Per-cue logit caps (see the module docstring) from the bias and each cue's share of nonzero images."""
+    half = max(0.0, -bias) / 2
+    return {c: half if c in WEAK_CUES or support[c] < MIN_SUPPORT else MAX_CUE_LOGIT for c in CUES}
+
+
 def contributions(features: dict[str, float], calibration: dict | None = None) -> dict[str, float]:
-    """Each cue's additive share of the logit (coefficient times feature)."""
+    """Each feature's additive share of the logit (coefficient times feature), before the cue caps."""
     cal = calibration or load_calibration()
     return {f: cal["features"][f] * float(features[f]) for f in FEATURES}
 
 
 def cue_contributions(features: dict[str, float], calibration: dict | None = None) -> dict[str, float]:
-    """Each cue's share of the logit (the sum over its features)."""
+    """Each cue's share of the logit: the sum over its features, capped at the cue's ``max_contribution``."""
+    cal = calibration or load_calibration()
     out = dict.fromkeys(CUES, 0.0)
-    for f, v in contributions(features, calibration).items():
+    for f, v in contributions(features, cal).items():
         out[CUE_OF.get(f, f)] += v
-    return out
+    caps = cal.get("max_contribution", {})
+    return {c: min(v, caps.get(c, math.inf)) for c, v in out.items()}
 
 
 def score_of(features: dict[str, float], calibration: dict | None = None) -> float:
     cal = calibration or load_calibration()
-    logit = cal["bias"] + sum(contributions(features, cal).values())
+    logit = cal["bias"] + sum(cue_contributions(features, cal).values())
     return 1.0 / (1.0 + math.exp(-float(np.clip(logit, -50, 50))))
 
 
