@@ -59,7 +59,7 @@ from xforge.forensics.fusion import (
 SETS = ("copymove", "copymove_rs", "splice", "authentic")
 MAX_FIT_FPR = 0.05
 MAX_STD_WEIGHT = 4.0  # bound on a standardised weight: no feature's spread alone swings the logit unboundedly
-L2 = 1e-2
+L2 = 1e-3
 SYNTH_CONFIGS = Path(data_builders.synth.__file__).parent / "configs"
 
 
