@@ -175,3 +175,76 @@ def test_world_size_disagreement_fails_loudly(monkeypatch):
     monkeypatch.setenv("WORLD_SIZE", "1")
     monkeypatch.setenv("RANK", "0")
     check_world(OneProcessView())
+
+
+@pytest.mark.parametrize("path", sorted(CONFIGS.glob("stage1_*.yaml")), ids=lambda p: p.name)
+def test_stage1_freezes_the_score_head(path):
+    """Stage 1's conversations are tampered images only: a score head trained on them learns a constant."""
+    from train_stages import stage1
+
+    cfg = load_config(path)
+    stage1.check(cfg)  # the shipped stage-1 configs leave it frozen
+    cfg.model.trainable.append("score_head")
+    with pytest.raises(ConfigError, match="score head"):
+        stage1.check(cfg)
+
+
+def _crash_when_renamed_in(monkeypatch, target_name: str) -> None:
+    """Simulate a crash between the steps of a replacement: renaming the new folder in fails."""
+    real = os.replace
+
+    def replace(src, dst):
+        if Path(dst).name == target_name and Path(src).name.startswith(".tmp-"):
+            raise OSError("simulated crash")
+        return real(src, dst)
+
+    monkeypatch.setattr(os, "replace", replace)
+
+
+def test_interrupted_checkpoint_replacement_leaves_a_loadable_checkpoint(tmp_path, monkeypatch):
+    acc = _FakeAccelerator()
+    ckpt.save_checkpoint(acc, tmp_path, 6, {"step": 6})
+    _crash_when_renamed_in(monkeypatch, "checkpoint-00000006")
+    with pytest.raises(OSError, match="simulated"):
+        ckpt.save_checkpoint(acc, tmp_path, 6, {"step": 6, "again": True})
+    monkeypatch.undo()
+    found = ckpt.last_checkpoint(tmp_path)
+    assert found is not None and ckpt.read_state(found) == {"step": 6}
+    assert (found / "model.safetensors").read_bytes() == b"weights"
+    # The next save of that step puts a complete folder back under its own name and clears the aside one.
+    ckpt.save_checkpoint(acc, tmp_path, 6, {"step": 6, "again": True})
+    assert [p.name for p in tmp_path.iterdir()] == ["checkpoint-00000006"]
+    assert ckpt.read_state(ckpt.last_checkpoint(tmp_path))["again"] is True
+
+
+def test_interrupted_final_replacement_keeps_the_previous_model(tmp_path, monkeypatch):
+    from accelerate.utils import DistributedType
+
+    from train_stages.loop import save_final
+
+    class Acc(_FakeAccelerator):
+        distributed_type = DistributedType.NO
+
+        def unwrap_model(self, model):
+            return model
+
+    class Saved:
+        def __init__(self, text):
+            self.text = text
+
+        def save_pretrained(self, directory):
+            Path(directory).mkdir(parents=True, exist_ok=True)
+            (Path(directory) / f"{type(self).__name__}.txt").write_text(self.text)
+
+    target = tmp_path / "final"
+    save_final(Acc(), Saved("old"), Saved("old"), target)
+    _crash_when_renamed_in(monkeypatch, "final")
+    with pytest.raises(OSError, match="simulated"):
+        save_final(Acc(), Saved("new"), Saved("new"), target)
+    monkeypatch.undo()
+    previous = [p / "Saved.txt" for p in (target, tmp_path / ".old-final") if (p / "Saved.txt").is_file()]
+    assert [p.read_text() for p in previous] == ["old"]  # the previous model survives, complete
+    ckpt.restore_aside(target)  # what the next run of the stage does first
+    assert (target / "Saved.txt").read_text() == "old"
+    save_final(Acc(), Saved("new"), Saved("new"), target)
+    assert (target / "Saved.txt").read_text() == "new" and sorted(p.name for p in tmp_path.iterdir()) == ["final"]

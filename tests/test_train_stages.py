@@ -131,7 +131,9 @@ def test_stages_1_2_3_chain_and_final_checkpoint_answers_in_chat(tiny, stage1, t
 
 
 def test_sigkill_after_checkpoint_then_resume_matches_uninterrupted_run(tiny, stage1, tmp_path):
-    steps, extra = 5, ("run.save_every=2", "optim.grad_accum=1")
+    """With gradient accumulation (2 micro-batches per step), so the checkpoint's micro-batch count and the
+    accumulation phase must both be restored."""
+    steps, extra = 5, ("run.save_every=2", "optim.grad_accum=2")
     full = tmp_path / "full"
     _train(2, _overrides(tiny, 2, full, stage1 / "final", steps, *extra))
 
@@ -150,7 +152,8 @@ def test_sigkill_after_checkpoint_then_resume_matches_uninterrupted_run(tiny, st
     resumed_from = read_state(ckpt)["step"]
     assert resumed_from < steps
 
-    _train(2, [*args, "--resume"])
+    resumed = _train(2, [*args, "--resume"])
+    assert "was not restored" not in resumed.stderr  # every random state loaded
     a, b = _metrics(full), _metrics(killed)
     assert sorted(b) == list(range(1, steps + 1))
     for step in range(resumed_from + 1, steps + 1):
@@ -176,14 +179,44 @@ def _launcher(tmp_path: Path, zero: str) -> list[str]:
     return [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(acc_path)]
 
 
+def _one_rank_all_authentic_val_set(tiny, path: Path) -> Path:
+    """Six validation conversations, samples 0-3 authentic and 4-5 tampered.
+
+    Over 2 processes x batch 2, rank 0 gets batches 0 and 2 (samples 0-1, 4-5) and rank 1 batches 1 and 3
+    (samples 2-3, then 0-1 repeated to even out the last round): every batch rank 1 sees has no ``<SEG>``.
+    """
+    from xforge.data.conversations import read_conversations, write_conversations
+
+    records = read_conversations(tiny.data / "stage2_train.jsonl")
+    authentic = [r for r in records if r.label == "authentic"][:4]
+    tampered = [r for r in records if r.label == "tampered"][:2]
+    assert len(authentic) == 4 and len(tampered) == 2
+    write_conversations(path, authentic + tampered)
+    return path
+
+
 @pytest.mark.parametrize("zero", ["zero2", "zero3"])
 def test_stage2_under_accelerate_launch_with_deepspeed_two_processes(tiny, stage1, tmp_path, zero):
     """Two processes on this 2-core machine: rank/world size must be the real ones (one metrics row per
-    step, one RNG state per rank in the checkpoint), and the saved model must load."""
-    from xforge.model import XForgeModel
+    step, one RNG state per rank in the checkpoint), and the saved model must load.
+
+    Validation: ZeRO-3 gathers a module's weights collectively when it runs, so the rank whose batches
+    hold no ``<SEG>`` must still run SAM2, the projector and the forensic stream, or the other rank waits
+    forever; the repeated samples must not be scored; and the metrics must be those of one process
+    scoring the same weights (validation runs at the last step, whose weights ``final`` holds).
+    """
+    from torch.utils.data import DataLoader
+
+    from train_stages.data import ConversationDataset
+    from train_stages.validate import validate
+    from xforge.model import XForgeModel, XForgeProcessor
 
     out = tmp_path / zero
-    args = _overrides(tiny, 2, out, stage1 / "final", 2, "run.save_every=1", "optim.grad_accum=1")
+    val = _one_rank_all_authentic_val_set(tiny, tmp_path / "val.jsonl")
+    args = _overrides(
+        tiny, 2, out, stage1 / "final", 2, "run.save_every=1", "optim.grad_accum=1", "optim.batch_size=2",
+        f"data.val=[{{conversations: {val}, root: {tiny.data}}}]",
+    )  # fmt: skip
     _train(2, args, launcher=_launcher(tmp_path, zero), timeout=420)
     lines = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines() if '"loss"' in x]
     assert [r["step"] for r in lines] == [1, 2]  # written by rank 0 only
@@ -200,3 +233,10 @@ def test_stage2_under_accelerate_launch_with_deepspeed_two_processes(tiny, stage
     assert all(heads[k].shape == s1[k].shape for k in s1)
     assert any(not torch.equal(heads[k], s1[k]) for k in s1 if k.startswith("projector."))
     assert model.num_trainable_parameters() == 0  # loads frozen, as from_pretrained documents
+
+    sharded = {k[4:]: v for k, v in _val(out).items() if k.startswith("val_")}
+    processor = XForgeProcessor.from_pretrained(out / "final")
+    loader = DataLoader(ConversationDataset(val, tiny.data), batch_size=2, collate_fn=processor.collate)
+    single = validate(None, model, loader)
+    assert sharded["samples"] == single["samples"] == 6
+    assert sharded == pytest.approx(single, rel=1e-4, abs=1e-5)

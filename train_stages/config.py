@@ -18,17 +18,11 @@ from typing import Any
 
 import yaml
 
-# XForgeModel's trainable groups (xforge.model.modeling.TRAINABLE_GROUPS), checked before a model loads.
-MODULE_NAMES = (
-    "lora",
-    "new_tokens",
-    "projector",
-    "mask_decoder",
-    "prompt_encoder",
-    "forensic_stream",
-    "score_head",
-)
-LOSS_NAMES = ("text", "bce", "dice", "score", "edge")
+from xforge.model.modeling import LOSS_TERMS, TRAINABLE_GROUPS
+
+# Checked before a model loads, against the model's own definitions.
+MODULE_NAMES = TRAINABLE_GROUPS
+LOSS_NAMES = tuple(LOSS_TERMS)
 
 
 class ConfigError(ValueError):

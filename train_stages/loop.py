@@ -10,6 +10,10 @@ validate on the held-out conversations; at the end write the model as a ``save_p
 Resuming (``--resume``) restores model, optimizer, scheduler and RNG states (``accelerator.load_state``) and
 replays the data order: samplers depend only on ``(seed, epoch)``, and the batches of the interrupted epoch
 that were already consumed are skipped with ``accelerator.skip_first_batches``.
+
+Under DeepSpeed, ``optimizer.step()`` on every micro-batch is right only because accelerate (>= 1.8, the
+pin in pyproject.toml) tells the engine where each accumulation boundary is, including the one it forces at
+the end of an epoch; older releases let DeepSpeed count micro-batches itself.
 """
 
 from __future__ import annotations
@@ -36,13 +40,13 @@ from train_stages import checkpoint as ckpt
 from train_stages.config import ConfigError, TrainConfig, build_arg_parser, load_config
 from train_stages.data import build_dataset, build_sampler
 from train_stages.export import export_merged
+from train_stages.log_window import LogWindow
 from train_stages.model_setup import setup_model
 from train_stages.validate import validate
 
 logger = logging.getLogger(__name__)
 
 METRICS_NAME = "metrics.jsonl"
-LOGGED_LOSSES = ("loss", "text_loss", "mask_bce", "mask_dice", "score_loss")
 FINAL_NAME = "final"
 MERGED_NAME = "merged"
 
@@ -119,6 +123,32 @@ def _align_deepspeed(accelerator: Accelerator, cfg: TrainConfig) -> None:
             )
 
 
+_HALF_DTYPES = {"bfloat16": "bf16", "float16": "fp16"}
+
+
+def _check_precision(accelerator: Accelerator, cfg: TrainConfig) -> None:
+    """A model loaded in bf16/fp16 trains only under mixed precision of that dtype.
+
+    Trainable parameters are float32 (``model_setup.upcast_trainable``) while frozen ones stay in half
+    precision, so the forward pass needs autocast (plain/DDP) or DeepSpeed's own bf16/fp16 engine, which
+    keeps float32 master weights; without either, the dtypes would not match or updates would round away.
+    """
+    want = _HALF_DTYPES.get(cfg.model.torch_dtype or "")
+    if want is None:
+        return
+    ds = _deepspeed_config(accelerator)
+    if ds is None:
+        have = accelerator.mixed_precision
+    else:
+        have = next((k for k in ("bf16", "fp16") if ds.get(k, {}).get("enabled") is True), "no")
+    if have != want:
+        raise ConfigError(
+            f"model.torch_dtype={cfg.model.torch_dtype} needs run.mixed_precision: {want} "
+            f"(mixed precision is {have!r}): the frozen weights are {cfg.model.torch_dtype}, the trained "
+            "ones float32"
+        )
+
+
 def trainable_parameters(model: torch.nn.Module) -> list[torch.nn.Parameter]:
     return [p for p in model.parameters() if p.requires_grad]
 
@@ -193,6 +223,7 @@ def fit(
     metrics_path = out / METRICS_NAME
     set_seed(cfg.run.seed)
     _align_deepspeed(accelerator, cfg)
+    _check_precision(accelerator, cfg)
 
     train_loader, val_loader = build_dataloaders(cfg, processor.collate)
     params = trainable_parameters(model)
@@ -242,6 +273,7 @@ def fit(
 
     if accelerator.is_main_process:
         out.mkdir(parents=True, exist_ok=True)
+        ckpt.restore_aside(out / FINAL_NAME)  # a crash while the last run replaced it
         (out / "train_config.json").write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
     if cfg.run.trackers:
         accelerator.init_trackers(cfg.run.project_name, config=_flat_hparams(cfg))
@@ -256,9 +288,7 @@ def fit(
         disable=not accelerator.is_local_main_process,
     )
     model.train()
-    # Per optimizer step: sum and count of each logged loss over micro-batches. Fixed-size, so every rank
-    # makes the same single all-reduce even when a loss (the mask terms) is absent from its batches.
-    window = torch.zeros(2, len(LOGGED_LOSSES), device=accelerator.device)
+    window = LogWindow(accelerator.device)  # everything since the last logged row
     while state.step < cfg.optim.max_steps:
         train_loader.set_epoch(state.epoch)  # accelerate's loader passes it on to the sampler
         loader = train_loader
@@ -274,25 +304,17 @@ def fit(
                 scheduler.step()
                 optimizer.zero_grad()
             state.batches_in_epoch += 1
-            for i, name in enumerate(LOGGED_LOSSES):
-                value = getattr(output, name, None)
-                if value is not None:
-                    window[0, i] += value.detach().float()
-                    window[1, i] += 1
+            window.add(output, batch["input_ids"].shape[0])
             if not accelerator.sync_gradients:
                 continue
             state.step += 1
             progress.update(1)
             if state.step % cfg.run.log_every == 0 or state.step == cfg.optim.max_steps:
-                sums, counts = accelerator.reduce(window, "sum").tolist()
-                row = {"step": state.step}
-                row.update({k: v / n for k, v, n in zip(LOGGED_LOSSES, sums, counts) if n})
-                row["lr"] = scheduler.get_last_lr()[0]
+                row = {"step": state.step, **window.row(accelerator), "lr": scheduler.get_last_lr()[0]}
                 progress.set_postfix(loss=f"{row['loss']:.4f}")
                 accelerator.log({f"train/{k}": v for k, v in row.items() if k != "step"}, step=state.step)
                 if accelerator.is_main_process:
                     _append_metrics(metrics_path, row)
-            window.zero_()
             if val_loader is not None and (
                 state.step % cfg.run.eval_every == 0 or state.step == cfg.optim.max_steps
             ):
@@ -307,6 +329,7 @@ def fit(
                         + ", ".join(f"{k}={v:.4f}" for k, v in metrics.items())
                     )
                 model.train()
+                window.restart_clock()
             if state.step % cfg.run.save_every == 0 and state.step < cfg.optim.max_steps:
                 if state.batches_in_epoch == batches_per_epoch:
                     # The epoch is used up: record the next one so a resume does not replay an empty epoch.
@@ -316,6 +339,7 @@ def fit(
                 ckpt.save_checkpoint(accelerator, checkpoints_dir, state.step, saved.to_dict())
                 if accelerator.is_main_process:
                     ckpt.prune_checkpoints(checkpoints_dir, cfg.run.keep_last)
+                window.restart_clock()
             if state.step >= cfg.optim.max_steps:
                 break
         else:
@@ -343,7 +367,8 @@ def _gathered_params(accelerator: Accelerator, model: torch.nn.Module):
 
 
 def save_final(accelerator: Accelerator, model: torch.nn.Module, processor: Any, target: Path) -> Path:
-    """Write ``save_pretrained`` model + processor to ``target`` atomically (temp folder, fsync, rename)."""
+    """Write ``save_pretrained`` model + processor to ``target`` atomically (temp folder, fsync, rename;
+    an existing ``target`` is replaced by ``checkpoint.replace_dir``)."""
     accelerator.wait_for_everyone()
     tmp = target.with_name(".tmp-" + target.name)
     with _gathered_params(accelerator, model):
@@ -353,9 +378,7 @@ def save_final(accelerator: Accelerator, model: torch.nn.Module, processor: Any,
             accelerator.unwrap_model(model).save_pretrained(tmp)
             processor.save_pretrained(tmp)
             ckpt.fsync_tree(tmp)
-            if target.exists():
-                shutil.rmtree(target)
-            os.replace(tmp, target)
+            ckpt.replace_dir(tmp, target)
             logger.info("saved %s", target)
     accelerator.wait_for_everyone()
     return target

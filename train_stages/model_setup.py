@@ -35,8 +35,25 @@ def _lora_settings(cfg: TrainConfig) -> dict[str, Any]:
     return {} if lora is None else {_LORA_FIELDS[k]: getattr(lora, k) for k in _LORA_FIELDS}
 
 
+def upcast_trainable(model: torch.nn.Module) -> int:
+    """Put every trainable floating-point parameter in float32; frozen ones keep their dtype.
+
+    A model loaded in bf16 would otherwise be stepped in bf16: AdamW's updates (about ``lr`` per element)
+    are far below bf16's resolution (2^-8 relative) and round away. Training then runs under bf16 autocast
+    (``run.mixed_precision``), the scheme peft (``autocast_adapter_dtype``) and transformers' Trainer use.
+    Returns the number of parameters cast.
+    """
+    cast = 0
+    for param in model.parameters():
+        if param.requires_grad and param.is_floating_point() and param.dtype != torch.float32:
+            param.data = param.data.float()
+            cast += param.numel()
+    return cast
+
+
 def setup_model(cfg: TrainConfig) -> tuple[XForgeModel, XForgeProcessor]:
-    """The stage's starting model with exactly ``cfg.model.trainable`` unfrozen, and its processor."""
+    """The stage's starting model with exactly ``cfg.model.trainable`` unfrozen (in float32, see
+    :func:`upcast_trainable`), and its processor."""
     dtype = _dtype(cfg.model.torch_dtype)
     if cfg.model.init_from is not None:
         model = XForgeModel.from_pretrained(cfg.model.init_from, torch_dtype=dtype)
@@ -61,6 +78,7 @@ def setup_model(cfg: TrainConfig) -> tuple[XForgeModel, XForgeProcessor]:
     for name, weight in cfg.model.loss_weights.items():
         setattr(model.config, f"{name}_loss_weight", float(weight))
     model.set_trainable(cfg.model.trainable)
+    upcast_trainable(model)
     if cfg.model.gradient_checkpointing:
         model.gradient_checkpointing_enable()
     logger.info(

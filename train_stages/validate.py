@@ -22,8 +22,10 @@ _NAN = float("nan")
 
 
 def _per_sample(out, batch) -> torch.Tensor:
-    """``(B, 4)``: mask IoU, mask F1 (NaN without masks), detection score, label (NaN when unknown)."""
+    """``(B, 5)``: mask IoU, mask F1 (NaN without masks), detection score, label (NaN when unknown), and the
+    batch's loss (NaN without one)."""
     rows = []
+    loss = _NAN if out.loss is None else float(out.loss)
     preds = out.pred_masks or [None] * len(batch["target_masks"])
     scores = out.score_logits
     for b, target in enumerate(batch["target_masks"]):
@@ -37,36 +39,32 @@ def _per_sample(out, batch) -> torch.Tensor:
         score = label = _NAN
         if scores is not None and not math.isnan(float(scores[b])) and float(batch["is_tampered"][b]) >= 0:
             score, label = float(torch.sigmoid(scores[b].float())), float(batch["is_tampered"][b])
-        rows.append([iou, f1, score, label])
+        rows.append([iou, f1, score, label, loss])
     return torch.tensor(rows, dtype=torch.float32)
 
 
 @torch.no_grad()
 def validate(accelerator, model, loader) -> dict[str, float]:
-    """Mean loss, mask IoU/F1 and detection accuracy/AUC over ``loader``.
+    """Loss, mask IoU/F1, detection accuracy/AUC and the number of samples scored over ``loader``.
 
-    With an ``accelerator`` the per-sample values of every process are gathered (``gather_for_metrics``
-    drops the samples repeated to even out the last batch); ``None`` scores a plain model and loader in
-    this process (e.g. an untrained baseline).
+    With an ``accelerator`` the per-sample values of every process are gathered batch by batch:
+    ``gather_for_metrics`` drops the samples repeated to even out the last batch only while ``loader`` is
+    the active dataloader, i.e. inside the loop (after it, the training loader is active again and the
+    repeats would be counted). ``loss`` is the mean over samples of their batch's loss. ``None`` scores a
+    plain model and loader in this process (e.g. an untrained baseline).
     """
     model.eval()
-    device = accelerator.device if accelerator is not None else None
-    loss_sum, n_batches, rows = 0.0, 0, []
+    rows = []
     for batch in loader:
-        out = model(**batch)
-        if out.loss is not None:
-            loss_sum += float(out.loss)
-            n_batches += 1
-        rows.append(_per_sample(out, batch))
-    table = torch.cat(rows) if rows else torch.zeros((0, 4))
-    loss = torch.tensor([loss_sum, n_batches], dtype=torch.float64)
-    if accelerator is not None:
-        table = accelerator.gather_for_metrics(table.to(device)).cpu()
-        loss = accelerator.reduce(loss.to(device), "sum").cpu()
-    table = table.numpy()
-    metrics: dict[str, float] = {}
-    if loss[1] > 0:
-        metrics["loss"] = float(loss[0] / loss[1])
+        batch_rows = _per_sample(model(**batch), batch)
+        if accelerator is not None:
+            batch_rows = accelerator.gather_for_metrics(batch_rows.to(accelerator.device)).cpu()
+        rows.append(batch_rows)
+    table = (torch.cat(rows) if rows else torch.zeros((0, 5))).numpy()
+    metrics: dict[str, float] = {"samples": float(len(table))}
+    losses = table[:, 4][~np.isnan(table[:, 4])]
+    if losses.size:
+        metrics["loss"] = float(losses.mean())
     for i, name in ((0, "mask_iou"), (1, "mask_f1")):
         values = table[:, i][~np.isnan(table[:, i])]
         if values.size:

@@ -64,6 +64,15 @@ _DECODER_UNUSED = re.compile(
     r"sam2\.mask_decoder\.(iou_prediction_head|pred_obj_score_head|output_hypernetworks_mlps\.[1-9])\."
 )
 DEFAULT_TRAINABLE = ("lora", "new_tokens", "projector", "mask_decoder", "forensic_stream", "score_head")
+# Each loss term: its weight's key (``XForgeConfig.<key>_loss_weight``, the training config's
+# ``model.loss_weights``) -> its ``XForgeOutput`` field (what the training log reports).
+LOSS_TERMS = {
+    "text": "text_loss",
+    "bce": "mask_bce",
+    "dice": "mask_dice",
+    "score": "score_loss",
+    "edge": "mask_edge_bce",
+}
 
 
 @dataclass
@@ -533,14 +542,16 @@ class XForgeModel(nn.Module):
             result.pred_masks = preds
             if target_masks is not None:
                 self._mask_losses(result, preds, target_masks, losses)
-        elif self.training and sam_pixel_values is not None and torch.is_grad_enabled():
-            # A training batch without <SEG> (all authentic) still runs the mask path once, at zero weight:
-            # data-parallel ranks must build the same graph, because DeepSpeed ZeRO and DDP reduce gradients
-            # in the order backward produces them (otherwise ranks desynchronise and hang).
+        elif sam_pixel_values is not None:
+            # A batch without <SEG> (all authentic) still runs the mask path once, at zero weight, in training
+            # and in evaluation alike: data-parallel ranks must call the same modules, because DeepSpeed ZeRO
+            # and DDP reduce gradients in the order backward produces them, and ZeRO-3 gathers each module's
+            # weights collectively when it runs (otherwise ranks desynchronise and hang).
             embedding, high_res = self.encode_sam(sam_pixel_values[:1])
             first = torch.zeros(1, dtype=torch.long, device=embedding.device)
             placeholder = self._decode_masks(embedding, high_res, first, hidden[:1, -1])
-            losses.append(0.0 * placeholder.sum())
+            if torch.is_grad_enabled():
+                losses.append(0.0 * placeholder.sum())
         if losses:
             result.loss = torch.stack(losses).sum()
         return result
