@@ -247,4 +247,6 @@ def test_interrupted_final_replacement_keeps_the_previous_model(tmp_path, monkey
     ckpt.restore_aside(target)  # what the next run of the stage does first
     assert (target / "Saved.txt").read_text() == "old"
     save_final(Acc(), Saved("new"), Saved("new"), target)
-    assert (target / "Saved.txt").read_text() == "new" and sorted(p.name for p in tmp_path.iterdir()) == ["final"]
+    assert (target / "Saved.txt").read_text() == "new" and sorted(p.name for p in tmp_path.iterdir()) == [
+        "final"
+    ]
