@@ -36,35 +36,6 @@ from xforge.model.modeling import DEFAULT_TRAINABLE
 
 logger = logging.getLogger("bench_model")
 
-# Qwen/Qwen2.5-VL-3B-Instruct's architecture (its config.json), for random-weight speed runs.
-QWEN2_5_VL_3B = dict(
-    text_config=dict(
-        hidden_size=2048,
-        intermediate_size=11008,
-        num_hidden_layers=36,
-        num_attention_heads=16,
-        num_key_value_heads=2,
-        vocab_size=151936,
-        max_position_embeddings=128000,
-        rope_parameters={"rope_type": "default", "rope_theta": 1000000.0, "mrope_section": [16, 24, 24]},
-        tie_word_embeddings=True,
-    ),
-    vision_config=dict(
-        depth=32,
-        hidden_size=1280,
-        intermediate_size=3420,
-        num_heads=16,
-        out_hidden_size=2048,
-        patch_size=14,
-        spatial_merge_size=2,
-        temporal_patch_size=2,
-        window_size=112,
-        fullatt_block_indexes=[7, 15, 23, 31],
-        tokens_per_second=2,
-    ),
-    tie_word_embeddings=True,
-)
-
 
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
@@ -92,46 +63,10 @@ def tiny_model(workdir: Path, family: str) -> tuple[XForgeModel, XForgeProcessor
 def real_model(
     dtype: torch.dtype, device: torch.device, sam2_config: str, layers: int | None = None
 ) -> tuple[XForgeModel, XForgeProcessor]:
-    """Qwen2.5-VL-3B + SAM2.1 Hiera-L shapes with random weights (tokenizer: the tiny one)."""
-    from transformers import (
-        Qwen2_5_VLConfig,
-        Qwen2_5_VLForConditionalGeneration,
-        Qwen2_5_VLProcessor,
-        Qwen2VLImageProcessor,
-        Qwen2VLVideoProcessor,
-    )
+    """Qwen2.5-VL-3B + SAM2.1 Hiera-L shapes with random weights (``xforge.testing.real_size``)."""
+    from xforge.testing.real_size import build_real_size_model
 
-    from xforge.model.config import XForgeConfig
-    from xforge.model.registry import get_family
-    from xforge.testing.families import QWEN_CHAT_TEMPLATE, _qwen_token_ids, _qwen_tokenizer
-
-    tokenizer = _qwen_tokenizer()
-    spec = get_family("qwen2_5_vl")
-    processor = XForgeProcessor(
-        Qwen2_5_VLProcessor(
-            image_processor=Qwen2VLImageProcessor(**spec.image_processor_kwargs),
-            video_processor=Qwen2VLVideoProcessor(),
-            tokenizer=tokenizer,
-            chat_template=QWEN_CHAT_TEMPLATE,
-        ),
-        family="qwen2_5_vl",
-        sam2_image_size=1024,
-    )
-    config = Qwen2_5_VLConfig(**QWEN2_5_VL_3B, **_qwen_token_ids(tokenizer))
-    if layers is not None:  # a shallower stack of the same widths (quick checks of this code path)
-        config.text_config.num_hidden_layers = layers
-        config.vision_config.depth = layers
-        config.vision_config.fullatt_block_indexes = [layers - 1]
-    with torch.device(device):
-        backbone = Qwen2_5_VLForConditionalGeneration(config).to(dtype)
-    xcfg = XForgeConfig(
-        family="qwen2_5_vl",
-        base_model=spec.default_base_model,
-        sam2_config=sam2_config,
-        sam2_checkpoint=None,
-    )
-    model = XForgeModel.build(xcfg, processor, backbone=backbone)
-    return model.to(device=device, dtype=dtype), processor
+    return build_real_size_model(dtype, device, layers=layers, sam2_config=sam2_config)
 
 
 def example(height: int, width: int, seed: int) -> dict:
