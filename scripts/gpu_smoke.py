@@ -1,6 +1,6 @@
 """The first thing to run on a GPU: real-size stage-2 training, plain and DeepSpeed ZeRO-2, then generation.
 
-    python scripts/gpu_smoke.py                   # real size, one GPU (minutes; ~25 GB of disk in --workdir)
+    python scripts/gpu_smoke.py                   # real size, one GPU (estimated ~25 GB of free disk)
     python scripts/gpu_smoke.py --size tiny       # the same path at tiny size on a CPU (what CI runs)
 
 Real size is Qwen2.5-VL-3B-Instruct's architecture + SAM2.1 Hiera-L with random weights built from their
@@ -9,7 +9,9 @@ as a user would, ``accelerate launch train_stages/stage2.py`` with the shipped s
 float32 trainable parameters, bf16 mixed precision, gradient checkpointing) runs ``--steps`` optimizer
 steps on synthetic forgeries (``train_stages.tiny`` data) on one device, once with the plain accelerate
 config and once under DeepSpeed ZeRO-2, each saving a checkpoint, validating and writing ``final``. Last,
-the plain run's ``final`` is loaded and answers once with ``<SEG>`` (forced: the weights are random).
+the plain run's ``final`` is loaded and answers once with ``<SEG>`` (forced: the weights are random). Disk, by
+our count (not measured): the random backbone saved once (7.5 GB), then one run at a time, its checkpoint
+and ``final`` (~17 GB), deleted before the next unless ``--keep``.
 
 Figures (last line, ``name=value``): ``train_samples_per_s`` / ``peak_gb`` of the plain run and
 ``zero2_train_samples_per_s`` / ``zero2_peak_gb`` (median throughput over the steps after the first; peak
@@ -24,6 +26,7 @@ import argparse
 import json
 import logging
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -169,6 +172,9 @@ def main(argv: list[str] | None = None) -> int:
         "--workdir", default=None, help="keep checkpoints and data here (default: a temp dir)"
     )
     parser.add_argument("--timeout", type=float, default=3600, help="seconds per training run")
+    parser.add_argument(
+        "--keep", action="store_true", help="keep each run's folder (checkpoint, final, logs)"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     size = SIZES[args.size]
@@ -197,13 +203,16 @@ def main(argv: list[str] | None = None) -> int:
                 build_real_size_checkpoint(base, torch.bfloat16)
                 logger.info("real-size checkpoint built in %.0f s", time.perf_counter() - start)
         figures: dict[str, str] = {"size": args.size, "device": device.type, "steps": str(args.steps)}
-        for mode in modes:
+        for i, mode in enumerate(modes):
             result = train(mode, size, base, run.data, work, args)
             prefix = "" if mode == "plain" else f"{mode}_"
             figures[f"{prefix}train_samples_per_s"] = f"{result['samples_per_s']:.3f}"
             figures[f"{prefix}peak_gb"] = f"{result['peak_gb']:.2f}"
-        timings = generate_once(work / modes[0] / "final", device, size["image_size"])
-        figures.update({k: f"{v:.3f}" for k, v in timings.items()})
+            if i == 0:
+                timings = generate_once(work / mode / "final", device, size["image_size"])
+                figures.update({k: f"{v:.3f}" for k, v in timings.items()})
+            if not args.keep:  # one run's checkpoint and final on disk at a time (~17 GB at real size)
+                shutil.rmtree(work / mode)
     print(" ".join(f"{k}={v}" for k, v in figures.items()))
     return 0
 

@@ -27,7 +27,7 @@ def test_gpu_smoke_runs_at_tiny_size_on_the_cpu(tmp_path):
     env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
     proc = subprocess.run(
         [sys.executable, str(REPO / "scripts" / "gpu_smoke.py"), "--size", "tiny", "--steps", "2",
-         "--workdir", str(tmp_path)],
+         "--workdir", str(tmp_path), "--keep"],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
