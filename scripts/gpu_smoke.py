@@ -192,7 +192,15 @@ def main(argv: list[str] | None = None) -> int:
         work = Path(args.workdir or tmp)
         work.mkdir(parents=True, exist_ok=True)
         n_train = args.batch_size * args.steps
-        run = prepare_tiny_run(work / "inputs", n_train=n_train, n_valid=4, image_size=size["image_size"])
+        # The tiny run's synthetic forgeries and conversations (its tiny base is the tiny size's model).
+        run = prepare_tiny_run(
+            work / "inputs",
+            n_train=n_train,
+            n_valid=4,
+            n_heldout=4,
+            image_size=size["image_size"],
+            pretrain_steps=0,
+        )
         base = run.base
         if args.size == "real":
             from xforge.testing.real_size import build_real_size_checkpoint

@@ -91,7 +91,9 @@ def test_log_rows_average_their_window_and_report_every_loss_term(tmp_path, fres
     from train_stages.model_setup import setup_model
     from train_stages.tiny import prepare_tiny_run
 
-    run = prepare_tiny_run(tmp_path / "tiny", n_train=8, n_valid=2, image_size=64)
+    run = prepare_tiny_run(
+        tmp_path / "tiny", n_train=8, n_valid=2, n_heldout=4, image_size=64, pretrain_steps=0
+    )
 
     def train(log_every: int) -> dict[int, dict]:
         out = tmp_path / f"log{log_every}"

@@ -77,7 +77,7 @@ def _val(out: Path) -> dict:
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     root = tmp_path_factory.mktemp("tiny")
-    return prepare_tiny_run(root, n_train=12, n_valid=4, image_size=64)
+    return prepare_tiny_run(root, n_train=12, n_valid=4, n_heldout=4, image_size=64, pretrain_steps=2)
 
 
 @pytest.fixture(scope="module")

@@ -276,3 +276,34 @@ def grid_agreement(named: frozenset[Cell], mask: np.ndarray) -> float:
     if not named and not actual:
         return 1.0
     return len(named & actual) / len(named | actual)
+
+
+# The sentences a model answer uses when the verdict is fixed by the detection score rather than chosen by
+# the language model (``xforge.model.generation``); both are read back by ``verdict_from_text``.
+VERDICT_SENTENCES: dict[str, str] = {
+    "tampered": "Yes, this image has been edited.",
+    "authentic": "No, I found no sign of editing in this image.",
+}
+_COUNT_WORDS = {2: "two", 3: "three", 4: "four", 5: "five", 6: "six"}
+
+
+def where_sentence(mask: np.ndarray) -> str:
+    """One sentence saying where a mask is, in the canonical vocabulary; ``""`` for an empty mask.
+
+    This is the sentence a model answer carries right after ``<SEG>``: at inference it is written from the
+    decoded mask (``xforge.model.generation``), so the words and the mask cannot disagree.
+    """
+    return where_sentence_of(describe_mask(mask))
+
+
+def where_sentence_of(loc: LocationDescription) -> str:
+    """:func:`where_sentence` for an already described mask."""
+    if not loc.cells:
+        return ""
+    if loc.n_regions >= 2:
+        count = _COUNT_WORDS.get(loc.n_regions, str(loc.n_regions))
+        return (
+            f"The edits form {count} separate regions, mostly in the {loc.phrase}; "
+            f"together they are {loc.size}."
+        )
+    return f"The edited region is a {loc.size}, {loc.shape} area in the {loc.phrase}."

@@ -15,7 +15,7 @@ import numpy as np
 from data_builders.explain import phrases as P
 from data_builders.explain.facts import EditFacts
 from xforge.data.conversations import SEG_TOKEN
-from xforge.location import BAND_NAMES, CELL_NAMES, LocationDescription, parse_location
+from xforge.location import BAND_NAMES, CELL_NAMES, LocationDescription, parse_location, where_sentence_of
 
 # Alternative wordings the location parser accepts, by canonical phrase. Checked by the tests.
 ALTERNATES: dict[str, tuple[str, ...]] = {
@@ -150,7 +150,12 @@ def post_sentence(facts: EditFacts, rng: np.random.Generator) -> str:
 
 
 def where_sentence(facts: EditFacts, rng: np.random.Generator) -> tuple[str, str]:
-    """The where-sentence without and with the mask token (same wording), or empty strings without a mask."""
+    """The where-sentence without and with the mask token, or empty strings without a mask.
+
+    Without the token the wording varies (templates of ``phrases.py``). With it, ``<SEG>`` opens the sentence
+    and the sentence is ``xforge.location.where_sentence_of``'s canonical one: that is what the model's
+    answers carry after ``<SEG>``, where inference writes it from the decoded mask.
+    """
     loc = facts.location
     if loc is None:
         return "", ""
@@ -162,8 +167,7 @@ def where_sentence(facts: EditFacts, rng: np.random.Generator) -> tuple[str, str
         where=where_phrase(loc, rng),
         count=P.NUMBER_WORDS.get(count, str(count)),
     )
-    suffix = pick(rng, P.SEG_SUFFIXES).format(seg=SEG_TOKEN)
-    return template.format(seg="", **fields), template.format(seg=suffix, **fields)
+    return template.format(seg="", **fields), f"{SEG_TOKEN} {where_sentence_of(loc)}"
 
 
 def explain(facts: EditFacts, rng: np.random.Generator) -> Explanation:

@@ -160,7 +160,6 @@ WHERE_MULTI = (
     "There are {count} edited regions, concentrated in the {where}{seg}.",
     "I see {count} manipulated regions, most of them in the {where}; together they are {size}{seg}.",
 )
-SEG_SUFFIXES = (" {seg}", " ({seg})", ", shown here: {seg}", " -- mask: {seg}")
 
 NUMBER_WORDS = {2: "two", 3: "three", 4: "four", 5: "five", 6: "six"}
 ORDINALS = {1: "first", 2: "second", 3: "third", 4: "fourth", 5: "fifth"}

@@ -17,7 +17,6 @@ import numpy as np
 from xforge.data.conversations import SEG_TOKEN, user_message
 from xforge.inference.backend import Backend, Reply, last_user_text
 from xforge.inference.result import AnalysisResult
-from xforge.location import verdict_from_text
 
 ENGINE_NAME = "model"
 DEFAULT_MAX_NEW_TOKENS = 256
@@ -139,9 +138,8 @@ class ModelBackend(Backend):
         # Several <SEG> in one answer (several edited regions) are shown as one map: their pixelwise max.
         prob = np.max(np.stack(masks), axis=0) if masks else np.zeros(size, np.float32)
         text = _clean_text(gen.text)
-        # The verdict the text states wins, so what people read and the verdict field agree; the score
-        # decides only when the text names none (e.g. an answer to "why?").
-        verdict = verdict_from_text(text) or ("tampered" if gen.score >= 0.5 else "authentic")
+        # One verdict: the generation made the text and the masks agree with the score's decision.
+        verdict = gen.verdict
         return AnalysisResult(
             verdict=verdict,
             score=gen.score,
@@ -149,4 +147,5 @@ class ModelBackend(Backend):
             explanation=text,
             engine=self.engine,
             question=last_user_text(messages),
+            evidence={"forced_verdict": gen.forced, "low_confidence_mask": gen.low_confidence_mask},
         )

@@ -37,7 +37,8 @@ class AnalysisResult:
     ``prob_map`` is float32 HxW in 0..1 at the image's size; ``mask`` is ``prob_map >= 0.5`` as uint8 0/1.
     ``score`` is the probability that the image is edited. ``explanation`` is the text shown to people
     (``<SEG>`` removed); ``engine`` says which backend answered (``"model"`` or ``"classical"``).
-    ``evidence`` holds what the answer rests on (the classical engine's cues; empty for the model).
+    ``evidence`` holds what the answer rests on: the classical engine's cues; for the model, whether the
+    verdict was forced by the score and whether the mask is a low-confidence one (``xforge.model.generation``).
     """
 
     verdict: str

@@ -40,6 +40,9 @@ class XForgeConfig:
     projector_hidden_size: int | None = None
     # Forensic stream (constrained + SRM high-pass convolutions on raw pixels).
     forensic_stream: bool = True
+    # Detection score also reads the pooled SAM2 image embedding (forensic stream included); off in
+    # checkpoints written before it existed, so they load unchanged.
+    score_from_image: bool = False
     forensic_channels: int = 32
     # LoRA on the language model (target regex None -> the family's default).
     lora_r: int = 16

@@ -41,9 +41,16 @@ from xforge.model.checkpoint import (
 )
 from xforge.model.config import XForgeConfig
 from xforge.model.forensic_stream import ForensicStream
+from xforge.model.generation import GenerationOutput, generate_answers
 from xforge.model.losses import bce_loss, dice_loss, edge_weights
 from xforge.model.registry import get_family, get_submodule
-from xforge.model.seg import ScoreHead, SegProjector, find_seg_positions, turn_start_positions
+from xforge.model.seg import (
+    ScoreHead,
+    SegProjector,
+    find_seg_positions,
+    pool_image_evidence,
+    turn_start_positions,
+)
 from xforge.model.segmenter import Sam2Segmenter
 
 logger = logging.getLogger(__name__)
@@ -92,18 +99,6 @@ class XForgeOutput:
     score_logits: torch.Tensor | None = None
     pred_masks: list[torch.Tensor] = field(default_factory=list)
     logits: torch.Tensor | None = None
-
-
-@dataclass
-class GenerationOutput:
-    """``text``: the decoded answer with ``<SEG>`` kept (other special tokens stripped);
-    ``masks``: one float32 HxW array in ``[0, 1]`` at the image's size per ``<SEG>``, in order;
-    ``score``: probability that the image is edited."""
-
-    text: str
-    masks: list[np.ndarray]
-    score: float
-    token_ids: list[int] = field(default_factory=list)
 
 
 @dataclass
@@ -191,7 +186,7 @@ class XForgeModel(nn.Module):
         self.projector = SegProjector(
             hidden, sam2.embed_dim, config.num_prompt_tokens, config.projector_hidden_size
         )
-        self.score_head = ScoreHead(hidden)
+        self.score_head = ScoreHead(hidden, image_dim=2 * sam2.embed_dim if config.score_from_image else 0)
         self.forensic_stream = (
             ForensicStream(sam2.embed_dim, config.forensic_channels) if config.forensic_stream else None
         )
@@ -500,6 +495,10 @@ class XForgeModel(nn.Module):
         losses: list[torch.Tensor] = []
         if out.loss is not None:
             losses.append(cfg.text_loss_weight * out.loss)
+        seg = find_seg_positions(input_ids, cfg.seg_token_id)
+        embedding = high_res = None
+        if sam_pixel_values is not None and (len(seg) or cfg.score_from_image):
+            embedding, high_res = self.encode_sam(sam_pixel_values)
 
         # Detection score: before each assistant answer (training) or at the last prompt token.
         if labels is not None:
@@ -510,7 +509,12 @@ class XForgeModel(nn.Module):
                 last = torch.full((input_ids.shape[0],), input_ids.shape[1] - 1, device=input_ids.device)
             positions = torch.stack([torch.arange(input_ids.shape[0], device=input_ids.device), last], 1)
         if len(positions):
-            logits = self.score_head(hidden[positions[:, 0], positions[:, 1]]).float()
+            evidence = None
+            if cfg.score_from_image:
+                if embedding is None:
+                    raise ValueError("this model's detection score reads the image: pass sam_pixel_values")
+                evidence = pool_image_evidence(embedding)[positions[:, 0]]
+            logits = self.score_head(hidden[positions[:, 0], positions[:, 1]], evidence).float()
             # The first answer of each sample reports the sample's score (positions are sorted by sample,
             # then position, as nonzero() returns them); samples without an answer get NaN.
             rows = positions[:, 0]
@@ -526,10 +530,8 @@ class XForgeModel(nn.Module):
                     losses.append(cfg.score_loss_weight * result.score_loss)
 
         # Masks: one per <SEG>, decoded by SAM2 from the projected hidden state.
-        seg = find_seg_positions(input_ids, cfg.seg_token_id)
         batch_size = input_ids.shape[0]
-        if len(seg) and sam_pixel_values is not None:
-            embedding, high_res = self.encode_sam(sam_pixel_values)
+        if len(seg) and embedding is not None:
             low_res = self._decode_masks(embedding, high_res, seg[:, 0], hidden[seg[:, 0], seg[:, 1]])
             if original_sizes is None:
                 side = self.sam2.image_size
@@ -547,7 +549,8 @@ class XForgeModel(nn.Module):
             # and in evaluation alike: data-parallel ranks must call the same modules, because DeepSpeed ZeRO
             # and DDP reduce gradients in the order backward produces them, and ZeRO-3 gathers each module's
             # weights collectively when it runs (otherwise ranks desynchronise and hang).
-            embedding, high_res = self.encode_sam(sam_pixel_values[:1])
+            if embedding is None:
+                embedding, high_res = self.encode_sam(sam_pixel_values[:1])
             first = torch.zeros(1, dtype=torch.long, device=embedding.device)
             placeholder = self._decode_masks(embedding, high_res, first, hidden[:1, -1])
             if torch.is_grad_enabled():
@@ -637,52 +640,15 @@ class XForgeModel(nn.Module):
         max_new_tokens: int = 128,
         **generate_kwargs: Any,
     ) -> GenerationOutput:
-        """Answer the last user turn of ``messages`` about ``image`` (or cached ``features``).
-
-        Greedy by default; ``generate_kwargs`` go to transformers' ``generate``. Returns the text, one mask
-        per generated ``<SEG>`` and the detection score.
-        """
+        """Answer the last user turn of ``messages`` about ``image`` (or cached ``features``): a batch of
+        one through :meth:`generate_batch`."""
         if features is None:
             if image is None:
                 raise ValueError("generate() needs an image or features from encode_image()")
             features = self.encode_image(image, processor)
-        inputs = processor.prompt_inputs(messages, features.image).to(self.device)
-        # The vision tower already ran: hand its output over instead of the pixels.
-        for key in inspect.signature(self._image_feature_fn()).parameters:
-            if key.startswith("pixel_values"):
-                inputs.pop(key, None)
-        prompt_len = inputs["input_ids"].shape[1]
-        generate_kwargs.setdefault("do_sample", False)
-        gen = self.hf_model.generate(
-            **inputs,
-            mm_encoder_outputs={"image": features.vision},
-            max_new_tokens=max_new_tokens,
-            output_hidden_states=True,
-            return_dict_in_generate=True,
-            **generate_kwargs,
-        )
-        new_tokens = gen.sequences[0, prompt_len:]
-        # hidden_states[0] is the prompt; hidden_states[k] the token fed at step k, i.e. new token k-1.
-        prompt_hidden = gen.hidden_states[0][-1][0, -1]
-        score = torch.sigmoid(self.score_head(prompt_hidden[None]).float())[0].item()
-        seg_steps = (new_tokens == self.config.seg_token_id).nonzero(as_tuple=True)[0].tolist()
-        seg_hidden = []
-        for k in seg_steps:
-            if k + 1 < len(gen.hidden_states):
-                seg_hidden.append(gen.hidden_states[k + 1][-1][0, -1])
-            else:
-                seg_hidden.append(self._last_hidden(inputs, gen.sequences, features))
-        masks: list[np.ndarray] = []
-        if seg_hidden:
-            n = len(seg_hidden)
-            index = torch.zeros(n, dtype=torch.long, device=self.device)
-            low_res = self._decode_masks(
-                features.sam_embedding, features.sam_high_res, index, torch.stack(seg_hidden)
-            )
-            probs = F.interpolate(low_res, size=features.size, mode="bilinear", align_corners=False)
-            masks = [m for m in probs[:, 0].sigmoid().float().cpu().numpy()]
-        text = processor.tokenizer.decode(new_tokens, skip_special_tokens=True)
-        return GenerationOutput(text=text.strip(), masks=masks, score=score, token_ids=new_tokens.tolist())
+        return self.generate_batch(
+            processor, [messages], [features], max_new_tokens=max_new_tokens, **generate_kwargs
+        )[0]
 
     @torch.no_grad()
     def generate_batch(
@@ -691,87 +657,20 @@ class XForgeModel(nn.Module):
         conversations: Sequence[Sequence[Mapping[str, Any]]],
         features: Sequence[ImageFeatures],
         max_new_tokens: int = 128,
+        require_mask: bool | None = None,
         **generate_kwargs: Any,
     ) -> list[GenerationOutput]:
-        """:meth:`generate` for several conversations (one image each) in one left-padded batch.
+        """Answer several conversations (one image each) in left-padded batches: the text, one mask per
+        ``<SEG>``, the detection score and the verdict they all agree on (``xforge.model.generation``).
 
-        Gives the same answers as one :meth:`generate` call per conversation (greedy). A row whose
-        ``<SEG>`` is the very last generated token is redone alone, as its hidden state was never computed.
+        Greedy by default; ``generate_kwargs`` go to transformers' ``generate``.
         """
-        texts = [processor.render(c, add_generation_prompt=True) for c in conversations]
-        inputs = processor.backbone(
-            text=texts,
-            images=[f.image for f in features],
-            padding=True,
-            padding_side="left",
-            return_tensors="pt",
-        ).to(self.device)
-        for key in inspect.signature(self._image_feature_fn()).parameters:
-            if key.startswith("pixel_values"):
-                inputs.pop(key, None)
-        # One vision output for the batch: the per-image embeddings in image order.
-        first = features[0].vision
-        per_image = [e for f in features for e in f.vision.pooler_output]
-        vision = type(first)(pooler_output=tuple(per_image))
-        generate_kwargs.setdefault("do_sample", False)
-        gen = self.hf_model.generate(
-            **inputs,
-            mm_encoder_outputs={"image": vision},
+        return generate_answers(
+            self,
+            processor,
+            conversations,
+            features,
             max_new_tokens=max_new_tokens,
-            output_hidden_states=True,
-            return_dict_in_generate=True,
+            require_mask=require_mask,
             **generate_kwargs,
         )
-        prompt_len = inputs["input_ids"].shape[1]
-        eos = self.hf_model.generation_config.eos_token_id
-        eos_ids = set(eos if isinstance(eos, list) else [eos] if eos is not None else [])
-        # Left padding puts every prompt's last token at the last prompt position.
-        scores = torch.sigmoid(self.score_head(gen.hidden_states[0][-1][:, -1]).float()).tolist()
-        outputs = []
-        for b, feats in enumerate(features):
-            tokens = gen.sequences[b, prompt_len:].tolist()
-            end = next((i + 1 for i, t in enumerate(tokens) if t in eos_ids), len(tokens))
-            tokens = tokens[:end]  # a finished row is padded after its end-of-turn token
-            seg_steps = [k for k, t in enumerate(tokens) if t == self.config.seg_token_id]
-            if any(k + 1 >= len(gen.hidden_states) for k in seg_steps):
-                outputs.append(
-                    self.generate(
-                        processor,
-                        conversations[b],
-                        features=feats,
-                        max_new_tokens=max_new_tokens,
-                        **generate_kwargs,
-                    )
-                )
-                continue
-            masks: list[np.ndarray] = []
-            if seg_steps:
-                hidden = torch.stack([gen.hidden_states[k + 1][-1][b, -1] for k in seg_steps])
-                index = torch.zeros(len(seg_steps), dtype=torch.long, device=self.device)
-                low_res = self._decode_masks(feats.sam_embedding, feats.sam_high_res, index, hidden)
-                probs = F.interpolate(low_res, size=feats.size, mode="bilinear", align_corners=False)
-                masks = [m for m in probs[:, 0].sigmoid().float().cpu().numpy()]
-            text = processor.tokenizer.decode(tokens, skip_special_tokens=True)
-            outputs.append(
-                GenerationOutput(text=text.strip(), masks=masks, score=scores[b], token_ids=tokens)
-            )
-        return outputs
-
-    def _last_hidden(self, inputs, sequences: torch.Tensor, features: ImageFeatures) -> torch.Tensor:
-        """Hidden state of the final generated token (generation stops before feeding it back)."""
-        extra = {
-            k: v for k, v in inputs.items() if k not in ("input_ids", "attention_mask", "mm_token_type_ids")
-        }
-        added = sequences.shape[1] - inputs["input_ids"].shape[1]
-        mask = F.pad(inputs["attention_mask"], (0, added), value=1)
-        if "mm_token_type_ids" in inputs:
-            extra["mm_token_type_ids"] = F.pad(inputs["mm_token_type_ids"], (0, added), value=0)
-        out = self.hf_model(
-            input_ids=sequences,
-            attention_mask=mask,
-            mm_encoder_outputs={"image": features.vision},
-            output_hidden_states=True,
-            return_dict=True,
-            **extra,
-        )
-        return out.hidden_states[-1][0, -1]

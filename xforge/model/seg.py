@@ -47,13 +47,35 @@ class SegProjector(nn.Module):
         return out.view(hidden.shape[0], self.num_tokens, self.prompt_dim)
 
 
-class ScoreHead(nn.Module):
-    """Detection score: a logit that the image is edited, from one hidden state."""
+def pool_image_evidence(embedding: torch.Tensor) -> torch.Tensor:
+    """``(B, C, h, w)`` SAM2 image embedding (forensic stream included) -> ``(B, 2C)`` mean and max over space.
 
-    def __init__(self, hidden_size: int, inner_size: int | None = None):
+    The max keeps a small edited region visible; the mean says how the whole image looks.
+    """
+    return torch.cat([embedding.mean(dim=(2, 3)), embedding.amax(dim=(2, 3))], dim=1)
+
+
+class ScoreHead(nn.Module):
+    """Detection score: a logit that the image is edited, from one hidden state of the language model and,
+    when ``image_dim`` is set, the pooled image evidence of the mask path (:func:`pool_image_evidence`).
+
+    The language model sees the image through its vision tower, which is trained to describe content and
+    resizes the image to a few hundred tokens; the forensic stream and SAM2 see it at the mask decoder's
+    resolution, where the low-level traces of an edit are. Reading both lets the score rest on those traces.
+    """
+
+    def __init__(self, hidden_size: int, inner_size: int | None = None, image_dim: int = 0):
         super().__init__()
         inner_size = inner_size or max(hidden_size // 4, 16)
-        self.mlp = nn.Sequential(nn.Linear(hidden_size, inner_size), nn.GELU(), nn.Linear(inner_size, 1))
+        self.image_dim = image_dim
+        self.mlp = nn.Sequential(
+            nn.Linear(hidden_size + image_dim, inner_size), nn.GELU(), nn.Linear(inner_size, 1)
+        )
 
-    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
-        return self.mlp(hidden.to(self.mlp[0].weight.dtype)).squeeze(-1)
+    def forward(self, hidden: torch.Tensor, image_evidence: torch.Tensor | None = None) -> torch.Tensor:
+        dtype = self.mlp[0].weight.dtype
+        if self.image_dim:
+            if image_evidence is None:
+                raise ValueError("this score head reads image evidence; pass pool_image_evidence(embedding)")
+            hidden = torch.cat([hidden.to(dtype), image_evidence.to(dtype)], dim=-1)
+        return self.mlp(hidden.to(dtype)).squeeze(-1)

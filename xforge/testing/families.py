@@ -14,6 +14,9 @@ from transformers import PreTrainedModel, ProcessorMixin
 
 from xforge.testing.tokenizer import build_bpe_tokenizer
 
+# Keyword arguments of build_bpe_tokenizer that shape the vocabulary: vocab_size, texts.
+VocabSpec = dict
+
 QWEN_CHAT_TEMPLATE = (
     "{% for message in messages %}"
     "{% if loop.first and message['role'] != 'system' %}"
@@ -63,9 +66,10 @@ _TEXT = dict(
 )
 
 
-def _qwen_tokenizer():
+def _qwen_tokenizer(vocab: VocabSpec):
     return build_bpe_tokenizer(
         QWEN_SPECIAL_TOKENS,
+        **vocab,
         chat_template=QWEN_CHAT_TEMPLATE,
         eos_token="<|im_end|>",
         pad_token="<|endoftext|>",
@@ -95,7 +99,9 @@ def _qwen_text_config(tokenizer, tie: bool) -> dict:
     )
 
 
-def tiny_qwen2_5_vl(tie: bool = False) -> tuple[PreTrainedModel, ProcessorMixin]:
+def tiny_qwen2_5_vl(
+    tie: bool = False, vocab: VocabSpec | None = None
+) -> tuple[PreTrainedModel, ProcessorMixin]:
     from transformers import (
         Qwen2_5_VLConfig,
         Qwen2_5_VLForConditionalGeneration,
@@ -104,7 +110,7 @@ def tiny_qwen2_5_vl(tie: bool = False) -> tuple[PreTrainedModel, ProcessorMixin]
         Qwen2VLVideoProcessor,
     )
 
-    tokenizer = _qwen_tokenizer()
+    tokenizer = _qwen_tokenizer(vocab or {})
     config = Qwen2_5_VLConfig(
         text_config=_qwen_text_config(tokenizer, tie),
         vision_config=dict(
@@ -131,7 +137,9 @@ def tiny_qwen2_5_vl(tie: bool = False) -> tuple[PreTrainedModel, ProcessorMixin]
     return Qwen2_5_VLForConditionalGeneration(config), processor
 
 
-def tiny_qwen2_vl(tie: bool = False) -> tuple[PreTrainedModel, ProcessorMixin]:
+def tiny_qwen2_vl(
+    tie: bool = False, vocab: VocabSpec | None = None
+) -> tuple[PreTrainedModel, ProcessorMixin]:
     from transformers import (
         Qwen2VLConfig,
         Qwen2VLForConditionalGeneration,
@@ -140,7 +148,7 @@ def tiny_qwen2_vl(tie: bool = False) -> tuple[PreTrainedModel, ProcessorMixin]:
         Qwen2VLVideoProcessor,
     )
 
-    tokenizer = _qwen_tokenizer()
+    tokenizer = _qwen_tokenizer(vocab or {})
     config = Qwen2VLConfig(
         text_config=_qwen_text_config(tokenizer, tie),
         vision_config=dict(
@@ -165,7 +173,7 @@ def tiny_qwen2_vl(tie: bool = False) -> tuple[PreTrainedModel, ProcessorMixin]:
     return Qwen2VLForConditionalGeneration(config), processor
 
 
-def tiny_llava(tie: bool = False) -> tuple[PreTrainedModel, ProcessorMixin]:
+def tiny_llava(tie: bool = False, vocab: VocabSpec | None = None) -> tuple[PreTrainedModel, ProcessorMixin]:
     from transformers import CLIPImageProcessor, LlavaConfig, LlavaForConditionalGeneration, LlavaProcessor
 
     tokenizer = build_bpe_tokenizer(
@@ -176,6 +184,7 @@ def tiny_llava(tie: bool = False) -> tuple[PreTrainedModel, ProcessorMixin]:
         pad_token="<pad>",
         unk_token="<unk>",
         add_bos=True,
+        **(vocab or {}),
     )
     image_size, patch_size = 28, 14
     config = LlavaConfig(
@@ -224,10 +233,19 @@ TINY_FAMILIES: dict[str, Callable[..., tuple[PreTrainedModel, ProcessorMixin]]] 
 
 
 def tiny_backbone(
-    family: str, seed: int = 0, tie_word_embeddings: bool = False
+    family: str,
+    seed: int = 0,
+    tie_word_embeddings: bool = False,
+    texts: list[str] | None = None,
+    vocab_size: int = 512,
 ) -> tuple[PreTrainedModel, ProcessorMixin]:
-    """Random tiny backbone of ``family``; ``tie_word_embeddings`` as in Qwen2.5-VL-3B (tied) or 7B (not)."""
+    """Random tiny backbone of ``family``; ``tie_word_embeddings`` as in Qwen2.5-VL-3B (tied) or 7B (not).
+
+    The tokenizer is a byte-level BPE of ``vocab_size`` tokens learned from a built-in corpus plus
+    ``texts`` (a larger vocabulary learned on the training text keeps a tiny model's sequences short).
+    """
     if family not in TINY_FAMILIES:
         raise ValueError(f"no tiny backbone for family {family!r}; have {', '.join(TINY_FAMILIES)}")
     torch.manual_seed(seed)
-    return TINY_FAMILIES[family](tie=tie_word_embeddings)
+    vocab: VocabSpec = {"vocab_size": vocab_size, "texts": list(texts or [])}
+    return TINY_FAMILIES[family](tie=tie_word_embeddings, vocab=vocab)

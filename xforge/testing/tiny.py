@@ -58,18 +58,23 @@ def build_tiny_checkpoint(
     forensic_stream: bool = True,
     seed: int = 0,
     tie_word_embeddings: bool = False,
+    backbone: tuple | None = None,
     **config_overrides,
 ) -> Path:
     """Save a tiny random xforge model + processor of ``family`` into ``out_dir``; returns the folder.
 
-    ``config_overrides`` go to :func:`tiny_config` (any XForgeConfig field).
+    ``backbone``: ``(model, processor)`` of the family to use instead of fresh random ones (the tiny run's
+    pre-trained base, ``train_stages.tiny_base``). ``config_overrides`` go to :func:`tiny_config` (any
+    XForgeConfig field).
     """
     from xforge.model.modeling import XForgeModel
     from xforge.model.processing import XForgeProcessor
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    hf_model, backbone_processor = tiny_backbone(family, seed=seed, tie_word_embeddings=tie_word_embeddings)
+    if backbone is None:
+        backbone = tiny_backbone(family, seed=seed, tie_word_embeddings=tie_word_embeddings)
+    hf_model, backbone_processor = backbone
     hf_model.save_pretrained(out / BACKBONE_DIR)
     backbone_processor.save_pretrained(out / BACKBONE_DIR)
     config = tiny_config(family, forensic_stream=forensic_stream, **config_overrides)

@@ -41,8 +41,9 @@ def build_bpe_tokenizer(
     unk_token: str | None = None,
     add_bos: bool = False,
     extra: dict[str, str] | None = None,
+    texts: list[str] | None = None,
 ) -> PreTrainedTokenizerFast:
-    """Train a byte-level BPE on the built-in corpus; ``special_tokens`` get the first ids."""
+    """Train a byte-level BPE on the built-in corpus (plus ``texts``); ``special_tokens`` get the first ids."""
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
@@ -52,7 +53,7 @@ def build_bpe_tokenizer(
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
-    tok.train_from_iterator(corpus(), trainer)
+    tok.train_from_iterator(corpus() + list(texts or []), trainer)
     if add_bos and bos_token is not None:
         # Llama-style: every encoded sequence starts with BOS.
         tok.post_processor = processors.TemplateProcessing(
