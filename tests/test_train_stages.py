@@ -180,17 +180,17 @@ def _launcher(tmp_path: Path, zero: str) -> list[str]:
 
 
 def _one_rank_all_authentic_val_set(tiny, path: Path) -> Path:
-    """Six validation conversations, samples 0-3 authentic and 4-5 tampered.
+    """Three validation conversations: samples 0-1 authentic, sample 2 tampered.
 
-    Over 2 processes x batch 2, rank 0 gets batches 0 and 2 (samples 0-1, 4-5) and rank 1 batches 1 and 3
-    (samples 2-3, then 0-1 repeated to even out the last round): every batch rank 1 sees has no ``<SEG>``.
+    Over 2 processes x batch 1, rank 0 gets samples 0 and 2 and rank 1 gets sample 1, then sample 0 again
+    (repeated to even out the last round): no batch rank 1 sees has a ``<SEG>``.
     """
     from xforge.data.conversations import read_conversations, write_conversations
 
     records = read_conversations(tiny.data / "stage2_train.jsonl")
-    authentic = [r for r in records if r.label == "authentic"][:4]
-    tampered = [r for r in records if r.label == "tampered"][:2]
-    assert len(authentic) == 4 and len(tampered) == 2
+    authentic = [r for r in records if r.label == "authentic"][:2]
+    tampered = [r for r in records if r.label == "tampered"][:1]
+    assert len(authentic) == 2 and len(tampered) == 1
     write_conversations(path, authentic + tampered)
     return path
 
@@ -214,7 +214,7 @@ def test_stage2_under_accelerate_launch_with_deepspeed_two_processes(tiny, stage
     out = tmp_path / zero
     val = _one_rank_all_authentic_val_set(tiny, tmp_path / "val.jsonl")
     args = _overrides(
-        tiny, 2, out, stage1 / "final", 2, "run.save_every=1", "optim.grad_accum=1", "optim.batch_size=2",
+        tiny, 2, out, stage1 / "final", 2, "run.save_every=1", "optim.grad_accum=1", "optim.batch_size=1",
         f"data.val=[{{conversations: {val}, root: {tiny.data}}}]",
     )  # fmt: skip
     _train(2, args, launcher=_launcher(tmp_path, zero), timeout=420)
@@ -236,7 +236,7 @@ def test_stage2_under_accelerate_launch_with_deepspeed_two_processes(tiny, stage
 
     sharded = {k[4:]: v for k, v in _val(out).items() if k.startswith("val_")}
     processor = XForgeProcessor.from_pretrained(out / "final")
-    loader = DataLoader(ConversationDataset(val, tiny.data), batch_size=2, collate_fn=processor.collate)
+    loader = DataLoader(ConversationDataset(val, tiny.data), batch_size=1, collate_fn=processor.collate)
     single = validate(None, model, loader)
-    assert sharded["samples"] == single["samples"] == 6
+    assert sharded["samples"] == single["samples"] == 3
     assert sharded == pytest.approx(single, rel=1e-4, abs=1e-5)
