@@ -175,6 +175,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--keep", action="store_true", help="keep each run's folder (checkpoint, final, logs)"
     )
+    parser.add_argument(
+        "--layers",
+        type=int,
+        default=None,
+        help="real size: fewer LLM/vision layers (checks the path on a CPU)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     size = SIZES[args.size]
@@ -183,8 +189,8 @@ def main(argv: list[str] | None = None) -> int:
     if not modes or set(modes) - {"plain", "zero2"}:
         parser.error("--modes takes plain and/or zero2")
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if args.size == "real" and device.type != "cuda":
-        parser.error("--size real needs a CUDA GPU (use --size tiny on a CPU)")
+    if args.size == "real" and device.type != "cuda" and args.layers is None:
+        parser.error("--size real needs a CUDA GPU (on a CPU: --size tiny, or --layers 1 to check the path)")
 
     from train_stages.tiny import prepare_tiny_run
 
@@ -208,9 +214,11 @@ def main(argv: list[str] | None = None) -> int:
             base = work / "real_base"
             if not (base / "xforge_config.json").is_file():
                 start = time.perf_counter()
-                build_real_size_checkpoint(base, torch.bfloat16)
+                build_real_size_checkpoint(base, torch.bfloat16, layers=args.layers)
                 logger.info("real-size checkpoint built in %.0f s", time.perf_counter() - start)
         figures: dict[str, str] = {"size": args.size, "device": device.type, "steps": str(args.steps)}
+        if args.layers is not None:
+            figures["layers"] = str(args.layers)
         for i, mode in enumerate(modes):
             result = train(mode, size, base, run.data, work, args)
             prefix = "" if mode == "plain" else f"{mode}_"
