@@ -225,6 +225,20 @@ def test_openforensics_rasterises_fake_faces_from_coco_polygons(tmp_path):
     assert set(again) == set(records) and not skips
 
 
+def test_openforensics_unwritable_root_skips_with_a_reason(tmp_path, monkeypatch):
+    import data_builders.adapters.openforensics as of
+
+    write(tmp_path, "Val_poly.json", _coco(["Images/Val/0a1b2c3d4e.jpg"], {1: [(1, _FAKE_FACES[0])]}))
+    write_image(tmp_path, "Val/0a1b2c3d4e.jpg")
+    monkeypatch.setattr(of.cv2, "imwrite", lambda *args: False)  # what cv2 returns on a read-only folder
+    result = get_adapter("openforensics").build(tmp_path, workers=1)
+    assert not result.records
+    assert (
+        "cannot write xforge_masks/openforensics/Val/0a1b2c3d4e.png"
+        in {s.path: s.reason for s in result.skips}["Val/0a1b2c3d4e.jpg"]
+    )
+
+
 # -- Dolos ------------------------------------------------------------------------------------------------
 
 

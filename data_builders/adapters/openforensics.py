@@ -68,15 +68,12 @@ class OpenForensicsAdapter(DatasetAdapter):
 
     def scan(self, files: FileIndex) -> Iterator[Candidate | Skip]:
         tables = [p for p in files.paths if _POLY_JSON.fullmatch(name(p)) and not under(p, _RENDERED)]
-        covered: set[str] = set()
+        covered: set[str] = set()  # images some JSON names, read or skipped
         for table in tables:
-            for item in self._scan_table(files, table):
-                if isinstance(item, Candidate):
-                    covered.add(item.image)
-                yield item
+            yield from self._scan_table(files, table, covered)
         yield from self._scan_pre_rendered(files, covered)
 
-    def _scan_table(self, files: FileIndex, table: str) -> Iterator[Candidate | Skip]:
+    def _scan_table(self, files: FileIndex, table: str, covered: set[str]) -> Iterator[Candidate | Skip]:
         subset = _POLY_JSON.fullmatch(name(table)).group(1)
         try:
             with open(files.root / table, encoding="utf-8") as f:
@@ -106,6 +103,7 @@ class OpenForensicsAdapter(DatasetAdapter):
             if image is None:
                 yield Skip(f"{table}:{file_name}", "named in the annotations but not found under the root")
                 continue
+            covered.add(image)
             image_id = entry.get("id")
             if image_id in odd:
                 yield Skip(image, f"{odd[image_id]} ({table})")
