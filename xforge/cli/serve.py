@@ -18,7 +18,9 @@ def register(subparsers) -> None:
             "Binds to 127.0.0.1 unless --host says otherwise."
         ),
     )
-    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    p.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)"
+    )
     p.add_argument("--port", type=int, default=7860, help="port (default 7860; 0 picks a free one)")
     p.add_argument(
         "--concurrency", type=int, default=1, metavar="N", help="analyses running at once (default 1)"
@@ -47,10 +49,15 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Exit code 0 after Ctrl-C, 2 on bad options or an engine that cannot be loaded."""
+    import importlib.util
+
+    setup_logging(args.verbose)
+    if importlib.util.find_spec("gradio") is None:
+        print("error: xforge serve needs Gradio: pip install 'xforge[serve]'", file=sys.stderr)
+        return 2
     from xforge.serve.limits import UploadLimits
     from xforge.serve.service import ServeSettings, Service
 
-    setup_logging(args.verbose)
     try:
         if not 0 <= args.port <= 65535:
             raise ValueError(f"--port must be 0..65535, got {args.port}")

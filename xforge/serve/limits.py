@@ -29,7 +29,9 @@ class UploadLimits:
 
     def __post_init__(self) -> None:
         if self.max_bytes < 1 or self.max_pixels < 1:
-            raise ValueError(f"upload limits must be positive, got {self.max_bytes} bytes, {self.max_pixels} pixels")
+            raise ValueError(
+                f"upload limits must be positive, got {self.max_bytes} bytes, {self.max_pixels} pixels"
+            )
 
     def describe(self) -> dict[str, int | list[str]]:
         return {

@@ -34,7 +34,7 @@ DEFAULT_ALPHA = 0.45
 # Pictures go to the browser at most this large; the analysis and the downloads keep the full size.
 DISPLAY_MAX_SIDE = 1280
 FOLLOW_UPS = ("Where exactly?", "Why do you think so?", "What kind of edit is it?", "How sure are you?")
-SESSION_TTL_S = 3600
+SESSION_TTL_S = 1800
 
 CSS = """
 .xf-verdict {border-radius: 10px; padding: 14px 18px; border: 1px solid var(--border-color-primary);}
@@ -45,7 +45,7 @@ CSS = """
 .xf-tampered .xf-head {color: #b4232a;}
 .xf-authentic .xf-head {color: #18794e;}
 .xf-line {margin: 2px 0; color: #333;}
-.xf-engine {font-size: 0.92em; color: var(--body-text-color-subdued); margin-top: 4px;}
+.xf-engine {font-size: 0.92em; color: #4b5563; margin-top: 6px;}
 .xf-note {font-size: 0.9em; color: var(--body-text-color-subdued);}
 footer {display: none !important;}
 """
@@ -101,7 +101,11 @@ def verdict_html(result: AnalysisResult | None, engine_description: str, note: s
     w, h = result.size
     share = 100.0 * float(result.mask.sum()) / max(1, w * h)
     n = len(result.regions or [])
-    regions = "no region marked" if n == 0 else f"{n} region{'s' if n != 1 else ''} marked, {share:.1f}% of the image"
+    regions = (
+        "no region marked"
+        if n == 0
+        else f"{n} region{'s' if n != 1 else ''} marked, {share:.1f}% of the image"
+    )
     head = "Edited" if result.verdict == "tampered" else "No edit found"
     lines = [
         f'<p class="xf-head">{head}</p>',
@@ -240,7 +244,7 @@ def build_page(service: Service) -> gr.Blocks:
         )
 
     with gr.Blocks(
-        title="xforge: is this image edited?", analytics_enabled=False, delete_cache=(900, 3600)
+        title="xforge: is this image edited?", analytics_enabled=False, delete_cache=(600, 1800)
     ) as page:
         state = gr.State(PageState(), time_to_live=SESSION_TTL_S, delete_callback=_drop_state)
         gr.Markdown(
@@ -255,50 +259,53 @@ def build_page(service: Service) -> gr.Blocks:
                     type="filepath",
                     image_mode=None,  # keep the uploaded file as it is: the JPEG cues read its bytes
                     sources=["upload", "clipboard"],
-                    height=380,
+                    height=340,
                     elem_id="xf-input",
                 )
                 gr.Examples(examples=examples, inputs=image_in, label="Shipped examples")
                 gr.HTML(
                     f'<p class="xf-note">Accepted: {formats}; at most {limits.max_bytes / 2**20:.0f} MB and '
-                    f"{limits.max_pixels / 1e6:.0f} megapixels. Uploads stay on this server and are deleted "
-                    "when the tab closes.</p>"
+                    f"{limits.max_pixels / 1e6:.0f} megapixels. Uploads and results stay on this server, in "
+                    "its temporary folder, and are deleted within the hour and when it stops.</p>"
                 )
+                chat = gr.Chatbot(label="Conversation", height=340, elem_id="xf-chat", feedback_options=None)
                 with gr.Row():
-                    mask_dl = gr.DownloadButton("Mask PNG", interactive=False, size="md", elem_id="xf-mask-dl")
-                    json_dl = gr.DownloadButton(
-                        "Answer JSON", interactive=False, size="md", elem_id="xf-json-dl"
+                    question = gr.Textbox(
+                        placeholder="Ask a follow-up, e.g. Where exactly?",
+                        show_label=False,
+                        scale=4,
+                        elem_id="xf-question",
+                        submit_btn=False,
                     )
+                    send = gr.Button("Ask", variant="primary", scale=1, min_width=80, elem_id="xf-ask")
+                quick = []
+                for pair in (FOLLOW_UPS[:2], FOLLOW_UPS[2:]):
+                    with gr.Row():
+                        quick += [gr.Button(q, size="sm") for q in pair]
             with gr.Column(scale=7):
                 verdict = gr.HTML(verdict_html(None, describe), elem_id="xf-verdict-box")
                 with gr.Row():
-                    view = gr.Radio(list(VIEWS), value="overlay", label="Show", scale=2)
-                    alpha = gr.Slider(0.0, 1.0, value=DEFAULT_ALPHA, step=0.05, label="Mask opacity", scale=3)
+                    view = gr.Radio(list(VIEWS), value="overlay", label="Show", scale=3)
+                    alpha = gr.Slider(0.0, 1.0, value=DEFAULT_ALPHA, step=0.05, label="Mask opacity", scale=2)
                 shown = gr.Image(
                     label="Marked region",
                     format="png",
                     interactive=False,
-                    height=420,
+                    height=440,
                     elem_id="xf-view",
-                    buttons=["download", "fullscreen"],
+                    buttons=["fullscreen"],
                 )
+                with gr.Row():
+                    mask_dl = gr.DownloadButton(
+                        "Mask PNG", interactive=False, size="md", elem_id="xf-mask-dl"
+                    )
+                    json_dl = gr.DownloadButton(
+                        "Answer JSON", interactive=False, size="md", elem_id="xf-json-dl"
+                    )
                 explanation = gr.Textbox(
                     label="Explanation", lines=4, interactive=False, elem_id="xf-explanation"
                 )
                 evidence = gr.Markdown(elem_id="xf-evidence")
-        with gr.Column():
-            chat = gr.Chatbot(label="Conversation", height=320, elem_id="xf-chat", feedback_options=None)
-            with gr.Row():
-                question = gr.Textbox(
-                    placeholder="Ask a follow-up, e.g. Where exactly? Why do you think so?",
-                    show_label=False,
-                    scale=6,
-                    elem_id="xf-question",
-                    submit_btn=False,
-                )
-                send = gr.Button("Ask", variant="primary", scale=1, elem_id="xf-ask")
-            with gr.Row():
-                quick = [gr.Button(q, size="sm") for q in FOLLOW_UPS]
 
         analysis_outputs = [state, verdict, shown, explanation, evidence, chat, mask_dl, json_dl]
         image_in.change(analyse, [image_in, view, alpha, state], analysis_outputs, api_visibility="private")
@@ -308,8 +315,6 @@ def build_page(service: Service) -> gr.Blocks:
         send.click(ask, [question, view, alpha, state], ask_outputs, api_visibility="private")
         question.submit(ask, [question, view, alpha, state], ask_outputs, api_visibility="private")
         for button in quick:
-            button.click(
-                lambda q, *rest: ask(q, *rest), [button, view, alpha, state], ask_outputs, api_visibility="private"
-            )
+            button.click(ask, [button, view, alpha, state], ask_outputs, api_visibility="private")
     page.queue(default_concurrency_limit=service.settings.concurrency, max_size=service.settings.max_queue)
     return page
