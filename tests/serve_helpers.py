@@ -62,7 +62,7 @@ def running_server(tmp: Path, *extra: str, timeout: float = 90.0):
                 time.sleep(0.3)
         yield url, tmpdir
     finally:
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(signal.SIGTERM)  # what service managers send
         try:
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import socket
+import threading
 from collections.abc import Callable
 
 from xforge.serve.service import Service
@@ -40,7 +42,8 @@ def build_app(service: Service):
     from xforge.serve.api import MULTIPART_SLACK, BodyLimit, build_router
     from xforge.serve.ui import CSS, build_page
 
-    app = FastAPI(title="xforge", docs_url="/api/docs", redoc_url=None, openapi_url="/api/openapi.json")
+    # No docs page: Swagger UI loads its scripts from a CDN. The schema is at /api/openapi.json.
+    app = FastAPI(title="xforge", docs_url=None, redoc_url=None, openapi_url="/api/openapi.json")
     app.include_router(build_router(service))
     max_bytes = service.settings.limits.max_bytes
     app.add_middleware(BodyLimit, max_bytes=max_bytes + MULTIPART_SLACK)
@@ -76,10 +79,18 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+def _exit_on_sigterm(signum, frame) -> None:
+    raise SystemExit(0)
+
+
 def serve(service: Service, host: str, port: int, on_listening: Callable[[str], None] | None = None) -> None:
     """Serve until interrupted; ``on_listening`` gets the URL once the socket accepts connections."""
     import uvicorn
 
+    if threading.current_thread() is threading.main_thread():
+        # uvicorn shuts down on SIGTERM, then raises it again with the handler found at start: make that
+        # handler an exit, so the ``finally`` below still removes the temporary files.
+        signal.signal(signal.SIGTERM, _exit_on_sigterm)
     sock = bind(host, port)
     try:
         app = build_app(service)
