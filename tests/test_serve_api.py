@@ -145,3 +145,40 @@ def test_info_names_the_engine(server):
     info = json.loads(httpx.get(server + "api/info", timeout=30).text)
     assert info["engine"] == "classical" and info["concurrency"] == 2
     assert info["limits"]["max_pixels"] == 50_000_000
+
+
+def test_gate_refuses_when_the_queue_is_full():
+    """``--max-queue``: a request that would wait behind more than that many is refused at once."""
+    import threading
+
+    from xforge.serve.service import Busy, EngineGate
+
+    gate = EngineGate(concurrency=1, max_queue=1)
+    holding, release = threading.Event(), threading.Event()
+    waited = []
+
+    def hold():
+        with gate.turn():
+            holding.set()
+            release.wait(30)
+
+    def wait_for_turn():
+        with gate.turn():
+            waited.append(True)
+
+    first = threading.Thread(target=hold)
+    first.start()
+    assert holding.wait(30)
+    second = threading.Thread(target=wait_for_turn)
+    second.start()
+    for _ in range(3000):  # until the second request is queued behind the first (30 s at most)
+        if gate.waiting == 1:
+            break
+        threading.Event().wait(0.01)
+    assert gate.waiting == 1
+    with pytest.raises(Busy, match="busy"), gate.turn():
+        pass
+    release.set()
+    first.join(30)
+    second.join(30)
+    assert waited == [True] and gate.waiting == 0
