@@ -65,6 +65,21 @@ def test_page_upload_verdict_overlay_and_follow_up(tmp_path):
             ).get_attribute("value")
             assert "copy-move matching: +" in driver.find_element(By.ID, "xf-evidence").text
 
+            for button in ("xf-mask-dl", "xf-json-dl"):
+                assert driver.find_element(By.ID, button).is_enabled(), button
+
+            # The view switch redraws the picture: the probability map, then the overlay again.
+            overlay_src = overlay.get_attribute("src")
+            driver.find_element(By.XPATH, "//*[@id='xf-show']//label[normalize-space()='mask']").click()
+            wait.until(
+                lambda d: d.find_element(By.CSS_SELECTOR, "#xf-view img").get_attribute("src") != overlay_src
+            )
+            mask_src = driver.find_element(By.CSS_SELECTOR, "#xf-view img").get_attribute("src")
+            driver.find_element(By.XPATH, "//*[@id='xf-show']//label[normalize-space()='overlay']").click()
+            wait.until(
+                lambda d: d.find_element(By.CSS_SELECTOR, "#xf-view img").get_attribute("src") != mask_src
+            )
+
             box = driver.find_element(By.CSS_SELECTOR, "#xf-question textarea")
             box.send_keys("Where exactly?")
             driver.find_element(By.ID, "xf-ask").click()

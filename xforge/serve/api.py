@@ -13,7 +13,6 @@ the API takes no paths.
 from __future__ import annotations
 
 import base64
-import json
 import logging
 import shutil
 
@@ -127,7 +126,7 @@ def build_router(service: Service) -> APIRouter:
         sample_id = loaded.name
         record = prediction_record(sample_id, name, result, mask_relpath(sample_id))
         body = {
-            "record": json.loads(json.dumps(record)),
+            "record": record,
             "mask_png": base64.b64encode(encode_mask_png(result.prob_map)).decode("ascii"),
             "engine_description": service.describe(),
         }

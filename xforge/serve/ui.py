@@ -285,7 +285,7 @@ def build_page(service: Service) -> gr.Blocks:
             with gr.Column(scale=7):
                 verdict = gr.HTML(verdict_html(None, describe), elem_id="xf-verdict-box")
                 with gr.Row():
-                    view = gr.Radio(list(VIEWS), value="overlay", label="Show", scale=3)
+                    view = gr.Radio(list(VIEWS), value="overlay", label="Show", scale=3, elem_id="xf-show")
                     alpha = gr.Slider(0.0, 1.0, value=DEFAULT_ALPHA, step=0.05, label="Mask opacity", scale=2)
                 shown = gr.Image(
                     label="Marked region",
