@@ -40,19 +40,52 @@ def mask_filename(sample_id: str) -> str:
     return safe + ".png"
 
 
-def write_mask_png(out_dir: str | os.PathLike, sample_id: str, prob: np.ndarray) -> str:
-    """Write a probability map (float 0..1 or uint8 0..255) as ``masks/<name>.png``; returns the relative path."""
+def mask_relpath(sample_id: str) -> str:
+    """Where an id's mask lives inside a predictions folder (the record's ``mask`` field)."""
+    return f"{MASKS_DIR}/{mask_filename(sample_id)}"
+
+
+def encode_mask_png(prob: np.ndarray) -> bytes:
+    """A probability map (float 0..1 or uint8 0..255) as the bytes of the 8-bit PNG a mask file holds."""
     import cv2
 
     arr = np.asarray(prob)
     if arr.dtype != np.uint8:
         arr = np.clip(np.nan_to_num(arr.astype(np.float32)) * 255.0 + 0.5, 0, 255).astype(np.uint8)
-    rel = f"{MASKS_DIR}/{mask_filename(sample_id)}"
+    ok, buf = cv2.imencode(".png", arr)
+    if not ok:
+        raise ValueError(f"could not encode a mask of shape {arr.shape} as PNG")
+    return buf.tobytes()
+
+
+def write_mask_png(out_dir: str | os.PathLike, sample_id: str, prob: np.ndarray) -> str:
+    """Write a probability map (float 0..1 or uint8 0..255) as ``masks/<name>.png``; returns the relative path."""
+    rel = mask_relpath(sample_id)
     path = Path(out_dir) / rel
     path.parent.mkdir(parents=True, exist_ok=True)
-    if not cv2.imwrite(str(path), arr):
-        raise OSError(f"{path}: could not write mask PNG")
+    try:
+        path.write_bytes(encode_mask_png(prob))
+    except (OSError, ValueError) as exc:
+        raise OSError(f"{path}: could not write mask PNG ({exc})") from None
     return rel
+
+
+def prediction_record(sample_id: str, image: str, result, mask: str | None) -> dict[str, Any]:
+    """The predictions line for one analysed image (an :class:`~xforge.inference.AnalysisResult`).
+
+    One function so that ``xforge detect`` and ``xforge serve``'s API write the same record.
+    """
+    return {
+        "id": sample_id,
+        "image": image,
+        "verdict": result.verdict,
+        "score": result.score,
+        "explanation": result.explanation,
+        "mask": mask,
+        "engine": result.engine,
+        "regions": result.regions,
+        "error": None,
+    }
 
 
 def append_prediction(out_dir: str | os.PathLike, row: dict[str, Any]) -> None:

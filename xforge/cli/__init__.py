@@ -20,6 +20,7 @@ GROUPS: dict[str, tuple[str, list[str]]] = {
     "chat": ("multi-turn chat about one image", ["xforge.cli.chat"]),
     "detect": ("analyse files, folders or a manifest into a predictions folder", ["xforge.cli.detect"]),
     "eval": ("score a predictions folder against a manifest", ["xforge.cli.evaluate"]),
+    "serve": ("a web page and an HTTP API for people and programs", ["xforge.cli.serve"]),
     "bench": ("run a benchmark script from scripts/", ["xforge.cli.bench"]),
 }
 

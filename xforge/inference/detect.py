@@ -32,6 +32,7 @@ from xforge.predictions import (
     drop_torn_line,
     iter_predictions,
     mask_filename,
+    prediction_record,
     write_mask_png,
 )
 
@@ -133,20 +134,7 @@ class _Writer:
         mask_rel = write_mask_png(self.out_dir, item.id, res.prob_map)
         if self.overlays:
             write_overlay(self.out_dir / OVERLAYS_DIR / mask_filename(item.id), image, res.mask)
-        append_prediction(
-            self.out_dir,
-            {
-                "id": item.id,
-                "image": item.image,
-                "verdict": res.verdict,
-                "score": res.score,
-                "explanation": res.explanation,
-                "mask": mask_rel,
-                "engine": res.engine,
-                "regions": res.regions,
-                "error": None,
-            },
-        )
+        append_prediction(self.out_dir, prediction_record(item.id, item.image, res, mask_rel))
         self.done += 1
 
     def error(self, item: DetectItem, message: str) -> None:
