@@ -23,7 +23,7 @@ import numpy as np
 
 from eval.aggregate import AVERAGE, COUNT_KEYS, metric_keys
 from eval.metrics.explanation import METEOR_LABEL
-from eval.scoring import EvalOptions
+from eval.scoring import EvalOptions, counted
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +51,12 @@ DEFINITIONS = {
     "n_images": "images in the manifest(s)",
     "n_tampered": "edited images (tampered or synthetic)",
     "n_localized": "tampered images with a ground-truth mask and a usable prediction (localization set)",
-    "n_missing": "images with no prediction line (left out of every metric)",
-    "n_errors": "images whose prediction or files could not be used (see per_image.csv)",
+    "n_missing": "images with no prediction line",
+    "n_errors": "images whose prediction or ground truth could not be used (reasons in per_image.csv)",
+    "n_scored_as_failure": "missing or unusable predictions scored as answers that found nothing "
+    "(score 0, empty mask), so they lower the metrics instead of vanishing from them",
+    "n_left_out": "images in no metric: a ground truth that cannot be used, or --skip-missing",
+    "n_gt_resized": "ground-truth masks of another size than their image, resampled (--resize-masks)",
     "n_auc_undefined": "tampered images left out of pixel_auc because their mask is all forged or empty",
     "n_explained": "images with both an explanation and a reference",
     "*_inv": "inverted-map variant: max of the score of the map and of 1 - map (TruFor), per image",
@@ -155,7 +159,8 @@ def _summary_line(ds: str, t: dict[str, Any]) -> str:
     if problems:
         parts.append(
             f"{t.get('n_missing', 0)} images had no prediction and {t.get('n_errors', 0)} failed "
-            "(see per_image.csv)."
+            f"({t.get('n_scored_as_failure', 0)} scored as failures, {t.get('n_left_out', 0)} left out; "
+            "see per_image.csv)."
         )
     return " ".join(parts)
 
@@ -170,7 +175,13 @@ def markdown(document: dict[str, Any], options: EvalOptions, plots: list[str]) -
         f"Manifests: {', '.join(document['inputs']['manifests'])}  ",
         f"Predictions: {', '.join(document['inputs']['predictions'])}  ",
         f"Detection score from: `{options.score_from}`; threshold {options.threshold}; "
-        f"{document['inputs']['processes']} process(es).",
+        f"{document['inputs']['processes']} process(es).  ",
+        (
+            "Missing or unusable predictions: **left out of every metric (--skip-missing)**, which flatters "
+            "the numbers."
+            if options.skip_missing
+            else "Missing or unusable predictions: scored as answers that found nothing (score 0, empty mask)."
+        ),
         "",
         "## Counts",
         "",
@@ -248,7 +259,7 @@ def plot_curves(out: Path, rows: list[dict[str, Any]]) -> list[str]:
 
     by_ds: dict[str, list[dict[str, Any]]] = {}
     for r in rows:
-        if r["status"] == "ok" and r.get("score") is not None:
+        if counted(r) and r.get("score") is not None:
             by_ds.setdefault(r["dataset"], []).append(r)
     by_ds = {d: rs for d, rs in by_ds.items() if len({r["y"] for r in rs}) == 2}
     if not by_ds:
@@ -288,7 +299,7 @@ def plot_f1_histogram(out: Path, rows: list[dict[str, Any]]) -> list[str]:
 
     by_ds: dict[str, list[float]] = {}
     for r in rows:
-        if r["status"] == "ok" and "pixel_f1" in r:
+        if counted(r) and "pixel_f1" in r:
             by_ds.setdefault(r["dataset"], []).append(r["pixel_f1"])
     if not by_ds:
         return []

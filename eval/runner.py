@@ -250,6 +250,8 @@ def evaluate(
         records = load_records([manifest])
         all_records += records
         jobs += [make_job(r, roots, loaded[pred_dir].get(r.id), pred_dir, options) for r in records]
+    if not jobs:
+        raise EvalError(f"no record to evaluate: {', '.join(map(str, manifests))} hold no record")
     ids = [j.record.id for j in jobs]
     if len(ids) != len(set(ids)):
         raise EvalError("an id appears in more than one manifest; ids must be unique across manifests")
