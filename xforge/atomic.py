@@ -85,3 +85,31 @@ def atomic_write(path: str | os.PathLike, data: bytes | str, encoding: str = "ut
     with atomic_open(path, "wb") as f:
         f.write(payload)
     return path
+
+
+def remove_stale_temps(folder: str | os.PathLike) -> list[Path]:
+    """Remove the temp files (``.NAME.PID.tmp``) that killed processes left in ``folder``; returns them.
+
+    A temp file of a process still running is left alone, so two runs never delete each other's work.
+    """
+    removed = []
+    for tmp in Path(folder).glob(f".*{TEMP_SUFFIX}"):
+        pid = tmp.name[: -len(TEMP_SUFFIX)].rpartition(".")[2]
+        if not pid.isdigit() or _alive(int(pid)):
+            continue
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+            removed.append(tmp)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists, owned by someone else
+        return True
+    return True

@@ -30,6 +30,7 @@ from xforge.inference.detector import DEFAULT_QUESTION, Detector
 from xforge.inference.overlay import write_overlay
 from xforge.inference.result import AnalysisResult
 from xforge.predictions import (
+    MASKS_DIR,
     OVERLAYS_DIR,
     PREDICTIONS_FILE,
     PredictionAppender,
@@ -405,7 +406,7 @@ def run_detect(
     """
     from tqdm.auto import tqdm
 
-    from xforge.atomic import check_writable_dir
+    from xforge.atomic import check_writable_dir, remove_stale_temps
 
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -415,6 +416,9 @@ def run_detect(
     for message in empty:
         logger.warning("%s", message)
     out = check_writable_dir(out_dir)
+    for folder in (out, out / MASKS_DIR, out / OVERLAYS_DIR):
+        for tmp in remove_stale_temps(folder):
+            logger.warning("%s: removed a temp file an interrupted run left", tmp)
     rows, problems = read_predictions(out)
     for message in problems:
         logger.warning("%s", message)
