@@ -137,6 +137,27 @@ def test_a_killed_detect_leaves_no_truncated_mask_and_a_rerun_completes(tmp_path
     _no_temp_files(out)
 
 
+def test_a_crash_while_writing_a_mask_leaves_the_previous_mask_whole(tmp_path, monkeypatch):
+    from xforge import Detector
+    from xforge.inference.detect import run_detect
+
+    img, out = _image(tmp_path / "x.png", 0), tmp_path / "o"
+    run_detect([img], out, Detector.default(), progress=False)
+    mask = out / _rows(out)[0]["mask"]
+    before = mask.read_bytes()
+    _image(img, 1, size=(40, 40))  # changed, so the rerun writes the mask again
+    os.utime(img, ns=(time.time_ns() + 10**9,) * 2)
+
+    def killed(*_):
+        raise KeyboardInterrupt  # the process dies between writing the new mask and putting it in place
+
+    monkeypatch.setattr(os, "replace", killed)
+    with pytest.raises(KeyboardInterrupt):  # before: the mask was rewritten in place, nothing to interrupt
+        run_detect([img], out, Detector.default(), progress=False)
+    assert mask.read_bytes() == before
+    _no_temp_files(out)
+
+
 def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path, monkeypatch):
     from xforge import atomic
 
