@@ -60,14 +60,17 @@ def check_writable_dir(path: str | os.PathLike) -> Path:
 
 
 @contextlib.contextmanager
-def atomic_open(path: str | os.PathLike, mode: str = "w", encoding: str | None = "utf-8") -> Iterator[IO]:
+def atomic_open(
+    path: str | os.PathLike, mode: str = "w", encoding: str | None = "utf-8", errors: str | None = None
+) -> Iterator[IO]:
     """Open a temp file for writing; on a clean exit it is synced and renamed to ``path``, else removed."""
     if mode not in ("w", "wb"):
         raise ValueError(f"atomic_open writes whole files: mode 'w' or 'wb', got {mode!r}")
     path = Path(path)
     tmp = temp_path(path)
     try:
-        with open(tmp, mode, encoding=None if "b" in mode else encoding) as f:
+        text = "b" not in mode
+        with open(tmp, mode, encoding=encoding if text else None, errors=errors if text else None) as f:
             yield f
             f.flush()
             os.fsync(f.fileno())

@@ -44,7 +44,9 @@ def mask_filename(sample_id: str) -> str:
     """A file-system-safe PNG name for an id (ids may hold '/' or odd characters); stable and unique."""
     safe = re.sub(r"[^A-Za-z0-9._-]+", "_", sample_id).strip("._") or "image"
     if safe != sample_id:
-        safe = f"{safe[:80]}-{hashlib.sha1(sample_id.encode()).hexdigest()[:8]}"
+        # surrogateescape: an id taken from a file name that is not valid UTF-8 still hashes
+        digest = hashlib.sha1(sample_id.encode("utf-8", "surrogateescape")).hexdigest()[:8]
+        safe = f"{safe[:80]}-{digest}"
     return safe + ".png"
 
 

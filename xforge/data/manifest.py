@@ -24,7 +24,9 @@ def write_jsonl(path: str | os.PathLike, rows: Iterable[SampleRecord | Mapping[s
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     n = 0
-    with atomic_open(path, "w") as f:
+    # A file name that is not valid UTF-8 reaches us as lone surrogates; "backslashreplace" writes them as
+    # the JSON escape \udcXX, which reads back as the same name.
+    with atomic_open(path, "w", errors="backslashreplace") as f:
         for row in rows:
             data = row.to_dict() if isinstance(row, SampleRecord) else dict(row)
             f.write(json.dumps(data, ensure_ascii=False) + "\n")

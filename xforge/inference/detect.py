@@ -216,7 +216,9 @@ def _matches(row: dict[str, Any], item: DetectItem, source: dict[str, Any] | Non
     """Is ``row`` the line of this very file as it is now?"""
     if "source" not in row:  # a line from before sources were recorded: the path as given decides
         return row.get("image") == item.image
-    return row["source"] is not None and row["source"] == source
+    if row["source"] is None:  # the file could not be read then; is it still unreadable?
+        return source is None and row.get("image") == item.image
+    return row["source"] == source
 
 
 def plan_resume(
@@ -249,8 +251,14 @@ def plan_resume(
             prev = by_id.get(item.id)
         else:
             prev = by_path.get(str(real_path(item.path)))
-            if prev is None and item.id in by_id and "source" not in by_id[item.id]:
-                prev = by_id[item.id]  # a legacy line without source
+            cand = by_id.get(item.id)
+            if (
+                prev is None
+                and cand is not None
+                and cand.get("source") is None
+                and cand.get("image") == item.image
+            ):
+                prev = cand  # a line without a source: an unreadable file, or a line from an older xforge
             if prev is not None and prev["id"] in dropped:
                 prev = None  # this line already went to another input of this run
         if prev is not None and _matches(prev, item, source):
@@ -370,7 +378,10 @@ def _analyse(
         writer.error(item, f"{item.path}: analysis failed ({type(exc).__name__}: {exc})")
         return
     for (item, img), res in zip(batch, results):
-        writer.result(item, img, res)
+        try:
+            writer.result(item, img, res)
+        except (OSError, ValueError) as exc:  # this image's files; the next image may well work
+            writer.error(item, f"{item.path}: could not write its mask or overlay ({exc})")
 
 
 def _check_engine(path: Path, rows: Sequence[dict[str, Any]], engine: str) -> None:
