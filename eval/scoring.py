@@ -114,6 +114,8 @@ def prediction_mask_path(pred_dir: Path, rel: Any) -> Path:
 def read_pred_map(pred_dir: Path, rel: str) -> np.ndarray:
     """A predicted map as stored (uint8 0..255) -- kept 8-bit so the metrics use 256-bin histograms."""
     path = prediction_mask_path(pred_dir, rel)
+    if not path.is_file():  # checked here, so OpenCV does not print its own warning
+        raise PredictionError(f"{path}: predicted mask missing")
     arr = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
     if arr is None:
         raise PredictionError(f"{path}: predicted mask missing or unreadable")

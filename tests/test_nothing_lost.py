@@ -291,7 +291,9 @@ def test_runs_that_do_no_work_exit_non_zero(tmp_path, capsys):
     assert "manifest holds no record" in capsys.readouterr().err
     assert _detect(empty, "--out", out, "--allow-empty") == 0
     _image(tmp_path / "data" / "a.png", 0)
-    manifest.write_text('{"id": "a", "dataset": "d", "split": "test", "image": "a.png", "label": "authentic"}\n')
+    manifest.write_text(
+        '{"id": "a", "dataset": "d", "split": "test", "image": "a.png", "label": "authentic"}\n'
+    )
     assert _detect(manifest, "--out", out, "--root", f"d={tmp_path / 'nowhere'}") == 2
     assert "no such folder" in capsys.readouterr().err
     assert main(["eval", "--manifest", str(empty / "none.jsonl"), "--predictions", str(out), "--out",
@@ -365,12 +367,16 @@ def test_broken_links_get_an_error_line_each_and_the_run_goes_on(tmp_path, capsy
     [
         ('{"id": 123, "dataset": "d", "split": "test", "image": "a.png", "label": "authentic"}', "'id'"),
         ('{"id": "a", "dataset": "d", "split": "test", "image": 5, "label": "authentic"}', "'image'"),
-        ('{"id": "a", "dataset": "d", "split": "test", "image": "a.png", "label": "authentic", "meta": "abc"}',
-         "'meta'"),  # fmt: skip
+        (
+            '{"id": "a", "dataset": "d", "split": "test", "image": "a.png", "label": "authentic", "meta": "abc"}',
+            "'meta'",
+        ),  # fmt: skip
         ('{"dataset": "d", "split": "test", "image": "a.png", "label": "authentic"}', "missing fields"),
         ('["a", "b"]', "expected a JSON object"),
-        ('{"id": "a", "dataset": "d", "split": "test", "image": "a.png", "label": "authentic", "width": "9"}',
-         "'width'"),  # fmt: skip
+        (
+            '{"id": "a", "dataset": "d", "split": "test", "image": "a.png", "label": "authentic", "width": "9"}',
+            "'width'",
+        ),  # fmt: skip
     ],
 )
 def test_manifest_fields_of_the_wrong_type_name_file_and_line(tmp_path, line, problem):

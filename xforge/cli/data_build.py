@@ -159,8 +159,8 @@ def cmd_build(args) -> int:
         what = "is not a folder" if args.root.exists() else "no such folder"
         print(f"error: --root {args.root}: {what}", file=sys.stderr)
         return 2
-    with tqdm(desc=f"{adapter.key}: reading headers", unit="file", total=None) as bar:
-        try:
+    try:
+        with tqdm(desc=f"{adapter.key}: reading headers", unit="file", total=None) as bar:
             result = adapter.build(
                 args.root,
                 workers=args.workers,
@@ -168,9 +168,9 @@ def cmd_build(args) -> int:
                 resize_masks=args.resize_masks,
                 verify=args.verify,
             )
-        except DatasetRootError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
+    except DatasetRootError as exc:  # printed after the bar is closed, so the error is the last line
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     skips = [(adapter.key, s) for s in result.skips]
     if not result.records:
         _report_skips(skips, _skips_path(args.out))

@@ -52,15 +52,23 @@ def detector_from_args(args: argparse.Namespace):
 
     if not args.model:
         return Detector.default()
-    return Detector.from_pretrained(
-        args.model,
-        device=args.device,
-        dtype=args.dtype,
-        load_in_4bit=args.load_in_4bit,
-        load_in_8bit=args.load_in_8bit,
-        trust_remote_code=args.trust_remote_code,
-        max_new_tokens=args.max_new_tokens,
-    )
+    try:
+        return Detector.from_pretrained(
+            args.model,
+            device=args.device,
+            dtype=args.dtype,
+            load_in_4bit=args.load_in_4bit,
+            load_in_8bit=args.load_in_8bit,
+            trust_remote_code=args.trust_remote_code,
+            max_new_tokens=args.max_new_tokens,
+        )
+    except (OSError, ValueError):
+        raise  # these already name the file and the problem
+    except (TypeError, KeyError, AttributeError, RuntimeError, ImportError) as exc:
+        # A hand-edited config or a checkpoint from another version fails deep inside the loaders:
+        # one line naming the checkpoint (-v logs the traceback).
+        logger.info("loading %s failed", args.model, exc_info=True)
+        raise ValueError(f"{args.model}: cannot load the checkpoint ({type(exc).__name__}: {exc})") from None
 
 
 def setup_logging(verbose: bool) -> None:
