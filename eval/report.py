@@ -12,6 +12,7 @@ and ``definitions`` (what every key means, so the file explains itself).
 from __future__ import annotations
 
 import csv
+import io
 import json
 import logging
 import math
@@ -24,6 +25,7 @@ import numpy as np
 from eval.aggregate import AVERAGE, COUNT_KEYS, metric_keys
 from eval.metrics.explanation import METEOR_LABEL
 from eval.scoring import EvalOptions, counted
+from xforge.atomic import atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -236,17 +238,24 @@ def _csv_value(value: Any) -> Any:
     return value
 
 
+def _savefig(fig, path: Path, dpi: int) -> None:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    atomic_write(path, buf.getvalue())
+
+
 def write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
     """One line per image: identity, status, every per-image number, the explanation, the paths last."""
     keys = list(CSV_FIRST)
     for r in rows:
         keys += [k for k in r if k not in keys and k not in CSV_SKIP]
     keys += ["image_path", "gt_mask_path", "pred_mask_path"]
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        w = csv.DictWriter(f, fieldnames=keys, extrasaction="ignore")
-        w.writeheader()
-        for r in rows:
-            w.writerow({k: _csv_value(r.get(k)) for k in keys})
+    f = io.StringIO(newline="")
+    w = csv.DictWriter(f, fieldnames=keys, extrasaction="ignore")
+    w.writeheader()
+    for r in rows:
+        w.writerow({k: _csv_value(r.get(k)) for k in keys})
+    atomic_write(path, f.getvalue().encode("utf-8", "backslashreplace"))
 
 
 def plot_curves(out: Path, rows: list[dict[str, Any]]) -> list[str]:
@@ -284,7 +293,7 @@ def plot_curves(out: Path, rows: list[dict[str, Any]]) -> list[str]:
         ax.set(title=title, xlim=(0, 1), ylim=(0, 1.02))
         ax.legend(loc="lower right", fontsize=8)
         fig.tight_layout()
-        fig.savefig(out / name, dpi=110)
+        _savefig(fig, out / name, dpi=110)
         plt.close(fig)
         written.append(name)
     return written
@@ -310,7 +319,7 @@ def plot_f1_histogram(out: Path, rows: list[dict[str, Any]]) -> list[str]:
     )
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(out / "f1_hist.png", dpi=110)
+    _savefig(fig, out / "f1_hist.png", dpi=110)
     plt.close(fig)
     return ["f1_hist.png"]
 
@@ -371,7 +380,7 @@ def plot_qualitative(out: Path, rows: list[dict[str, Any]], k: int = 4) -> list[
             ax.set_title(title, fontsize=7)
             ax.axis("off")
     fig.tight_layout()
-    fig.savefig(out / "qualitative.png", dpi=90)
+    _savefig(fig, out / "qualitative.png", dpi=90)
     plt.close(fig)
     return ["qualitative.png"]
 
@@ -383,8 +392,9 @@ def write_summary(out: Path, document: dict[str, Any], options: EvalOptions) -> 
     """metrics.json and metrics.md (the plots already in ``out`` are linked)."""
     document = {**document, "definitions": DEFINITIONS}
     plots = [p for p in PLOTS if (out / p).is_file()]
-    (out / "metrics.json").write_text(json.dumps(_json_safe(document), indent=2) + "\n", encoding="utf-8")
-    (out / "metrics.md").write_text(markdown(document, options, plots), encoding="utf-8")
+    # Through temp files: a killed run leaves the previous report, never a truncated one.
+    atomic_write(out / "metrics.json", json.dumps(_json_safe(document), indent=2) + "\n")
+    atomic_write(out / "metrics.md", markdown(document, options, plots).encode("utf-8", "backslashreplace"))
 
 
 def write_report(

@@ -155,10 +155,6 @@ def cmd_build(args) -> int:
     except OSError as exc:
         print(f"error: --out {exc}", file=sys.stderr)
         return 2
-    if not args.root.is_dir():
-        what = "is not a folder" if args.root.exists() else "no such folder"
-        print(f"error: --root {args.root}: {what}", file=sys.stderr)
-        return 2
     try:
         with tqdm(desc=f"{adapter.key}: reading headers", unit="file", total=None) as bar:
             result = adapter.build(
