@@ -435,3 +435,28 @@ def test_decompression_bomb_gets_xforges_message_not_pillows_warning(tmp_path):
         with pytest.raises(ImageReadError, match=r"bomb\.png: .*possible decompression bomb"):
             read_image(bomb)
     assert [w for w in caught if "DecompressionBomb" in type(w.message).__name__] == []
+
+
+def test_ctrl_c_is_one_line_and_the_run_resumes(tmp_path, monkeypatch, capsys):
+    import xforge.inference.detect as detect_mod
+
+    folder, out = tmp_path / "in", tmp_path / "o"
+    for i in range(3):
+        _image(folder / f"{i}.png", i)
+    real = detect_mod._analyse
+    calls = []
+
+    def interrupted(*args):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*args)
+
+    monkeypatch.setattr(detect_mod, "_analyse", interrupted)
+    assert _detect(folder, "--out", out) == 130
+    assert capsys.readouterr().err.strip() == "xforge: interrupted"  # before: a traceback
+    assert len(_rows(out)) == 1
+    monkeypatch.setattr(detect_mod, "_analyse", real)
+    assert _detect(folder, "--out", out) == 0
+    assert sorted(r["id"] for r in _rows(out)) == ["0", "1", "2"]
+    _no_temp_files(out)
