@@ -72,6 +72,16 @@ def test_two_files_with_one_name_are_two_images(tmp_path, capsys):
     assert len(rows) == 2 and cv2.imread(str(out / rows["x"]["mask"])).shape[:2] == (40, 40)
 
 
+def test_an_out_folder_inside_the_input_folder_is_not_read_back(tmp_path, capsys):
+    folder = tmp_path / "photos"
+    _image(folder / "a.png", 0)
+    for _ in range(2):
+        assert _detect(folder, "--out", folder / "preds", "--overlays", "--json") == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert (summary["total"], summary["skipped"]) == (1, 1)  # before: its own mask and overlay were inputs
+    assert [r["id"] for r in _rows(folder / "preds")] == ["a"]
+
+
 # 2. error lines are retried (the CLI side is in test_cli_detect) ----------------------------------------
 
 

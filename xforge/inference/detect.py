@@ -422,6 +422,12 @@ def run_detect(
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     items, empty = _collect(inputs, roots)
+    # An --out inside an input folder must not feed its own masks and overlays back in on a rerun.
+    own = os.path.realpath(out_dir)
+    outputs = [it for it in items if os.path.commonpath([own, str(real_path(it.path))]) == own]
+    if outputs:
+        logger.info("%d files under %s (this run's output folder) are not inputs", len(outputs), out_dir)
+        items = [it for it in items if it not in outputs]
     if not items and not allow_empty:
         raise NoInputError("nothing to analyse: " + ("; ".join(empty) or "no input given"))
     for message in empty:
