@@ -61,7 +61,13 @@ def test_api_record_equals_detect(server, tmp_path, monkeypatch):
     r = _post(server, src.name, src.read_bytes())
     assert r.status_code == 200, r.text
     body = r.json()
-    assert body["record"] == expected
+    # Every field agrees but ``source``: detect records the server file it read, the API had only an upload
+    # and must not name any server path.
+    assert expected["source"]["path"] == str((tmp_path / src.name).resolve())
+    assert body["record"]["source"] is None
+    assert {k: v for k, v in body["record"].items() if k != "source"} == {
+        k: v for k, v in expected.items() if k != "source"
+    }
     assert body["record"]["verdict"] == "tampered"
     mask_png = base64.b64decode(body["mask_png"])
     assert mask_png == (tmp_path / "preds" / expected["mask"]).read_bytes()

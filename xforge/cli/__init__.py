@@ -62,7 +62,12 @@ def main(argv: list[str] | None = None) -> int:
     if func is None:
         parser.parse_args([*argv, "--help"])
         return 2
-    return int(func(args) or 0)
+    try:
+        return int(func(args) or 0)
+    except KeyboardInterrupt:
+        # Work already written stays (lines and masks are written whole); a rerun resumes from there.
+        print("xforge: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@
 
 The record is built by :func:`xforge.predictions.prediction_record`, the function ``xforge detect`` uses, so
 a line of ``predictions.jsonl`` and an API answer about the same file agree field for field (``image`` is
-the uploaded file's name, ``id`` its stem). The mask comes base64-encoded, byte for byte the PNG that
+the uploaded file's name, ``id`` its stem, and ``source`` is null: an upload has no file on the server, and
+no server path is ever sent back). The mask comes base64-encoded, byte for byte the PNG that
 ``xforge detect`` writes to ``masks/``.
 
 Errors are JSON ``{"error": "<file>: <problem>"}`` with a 4xx status: 400 (empty or broken file), 413 (too
@@ -124,7 +125,7 @@ def build_router(service: Service) -> APIRouter:
             image.file.close()
             shutil.rmtree(folder, ignore_errors=True)
         sample_id = loaded.name
-        record = prediction_record(sample_id, name, result, mask_relpath(sample_id))
+        record = prediction_record(sample_id, name, result, mask_relpath(sample_id), source=None)
         body = {
             "record": record,
             "mask_png": base64.b64encode(encode_mask_png(result.prob_map)).decode("ascii"),

@@ -19,6 +19,7 @@ from typing import Any
 import gradio as gr
 import numpy as np
 
+from xforge.atomic import atomic_write
 from xforge.inference import DEFAULT_QUESTION, AnalysisResult, ChatSession
 from xforge.inference.inputs import ImageInput
 from xforge.inference.overlay import make_overlay
@@ -154,10 +155,10 @@ def _write_downloads(state: PageState, engine_description: str) -> tuple[str, st
     stem = Path(state.name).stem or "image"
     mask_path = state.folder / f"{stem}_mask.png"
     json_path = state.folder / f"{stem}_answer.json"
-    mask_path.write_bytes(encode_mask_png(state.result.prob_map))
-    json_path.write_text(
-        json.dumps(answer_record(state, engine_description), indent=2, ensure_ascii=False) + "\n",
-        encoding="utf-8",
+    # Atomic, like detect's outputs: a download never serves a half-written file.
+    atomic_write(mask_path, encode_mask_png(state.result.prob_map))
+    atomic_write(
+        json_path, json.dumps(answer_record(state, engine_description), indent=2, ensure_ascii=False) + "\n"
     )
     return str(mask_path), str(json_path)
 
