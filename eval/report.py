@@ -1,6 +1,6 @@
 """The evaluation report: metrics.json, metrics.md, per_image.csv, ROC / PR plots and a qualitative grid.
 
-``metrics.json``: ``datasets`` (per dataset a flat mapping with the issue's key names -- ``pixel_f1``,
+``metrics.json``: ``datasets`` (per dataset a flat mapping with these keys -- ``pixel_f1``,
 ``pixel_iou``, ``pixel_precision``, ``pixel_recall``, ``pixel_auc``, ``pixel_f1_best``, ``ciou``, ``giou``,
 ``image_auc``, ``image_ap``, ``image_acc``, ``image_bacc``, ``image_f1``, ``css``, ``rouge_l``, ``bleu4``,
 ``meteor``, ``cider``, ``grounding_pred``, ``grounding_gt``, ``n_images``, ``n_tampered`` -- wherever the

@@ -93,31 +93,17 @@ def real_model(
     dtype: torch.dtype, device: torch.device, sam2_config: str, layers: int | None = None
 ) -> tuple[XForgeModel, XForgeProcessor]:
     """Qwen2.5-VL-3B + SAM2.1 Hiera-L shapes with random weights (tokenizer: the tiny one)."""
-    from transformers import (
-        Qwen2_5_VLConfig,
-        Qwen2_5_VLForConditionalGeneration,
-        Qwen2_5_VLProcessor,
-        Qwen2VLImageProcessor,
-        Qwen2VLVideoProcessor,
-    )
+    from transformers import Qwen2_5_VLForConditionalGeneration
 
     from xforge.model.config import XForgeConfig
     from xforge.model.registry import get_family
-    from xforge.testing.families import QWEN_CHAT_TEMPLATE, _qwen_token_ids, _qwen_tokenizer
+    from xforge.testing import qwen2_5_vl_config_and_processor
 
-    tokenizer = _qwen_tokenizer()
     spec = get_family("qwen2_5_vl")
-    processor = XForgeProcessor(
-        Qwen2_5_VLProcessor(
-            image_processor=Qwen2VLImageProcessor(**spec.image_processor_kwargs),
-            video_processor=Qwen2VLVideoProcessor(),
-            tokenizer=tokenizer,
-            chat_template=QWEN_CHAT_TEMPLATE,
-        ),
-        family="qwen2_5_vl",
-        sam2_image_size=1024,
+    config, backbone_processor = qwen2_5_vl_config_and_processor(
+        QWEN2_5_VL_3B, image_processor_kwargs=spec.image_processor_kwargs
     )
-    config = Qwen2_5_VLConfig(**QWEN2_5_VL_3B, **_qwen_token_ids(tokenizer))
+    processor = XForgeProcessor(backbone_processor, family="qwen2_5_vl", sam2_image_size=1024)
     if layers is not None:  # a shallower stack of the same widths (quick checks of this code path)
         config.text_config.num_hidden_layers = layers
         config.vision_config.depth = layers

@@ -7,26 +7,13 @@ import json
 import cv2
 import numpy as np
 import pytest
+from inference_helpers import CountingEngine
 
 from xforge import Detector
 from xforge.data.manifest import ManifestError, write_jsonl
 from xforge.inference.classical_backend import ClassicalBackend
 from xforge.inference.detect import collect_inputs, run_detect
 from xforge.predictions import PREDICTIONS_FILE, iter_predictions, read_mask_png
-
-
-class CountingEngine:
-    """The real forensic engine, counting how many images it analysed."""
-
-    def __init__(self):
-        from xforge.forensics import ForensicEngine
-
-        self.engine = ForensicEngine()
-        self.calls = 0
-
-    def analyze(self, image, **kwargs):
-        self.calls += 1
-        return self.engine.analyze(image, **kwargs)
 
 
 def _write(path, seed, size=(96, 128)):

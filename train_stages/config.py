@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 
 # XForgeModel's trainable groups (xforge.model.modeling.TRAINABLE_GROUPS), checked before a model loads.
-MODULE_NAMES = (
+TRAINABLE_GROUP_NAMES = (
     "lora",
     "new_tokens",
     "projector",
@@ -212,9 +212,9 @@ def load_config(path: str | Path | None, overrides: list[str] | None = None) -> 
 
 
 def validate(cfg: TrainConfig) -> None:
-    bad = sorted(set(cfg.model.trainable) - set(MODULE_NAMES))
+    bad = sorted(set(cfg.model.trainable) - set(TRAINABLE_GROUP_NAMES))
     if bad:
-        raise ConfigError(f"model.trainable: unknown modules {bad}; known: {list(MODULE_NAMES)}")
+        raise ConfigError(f"model.trainable: unknown modules {bad}; known: {list(TRAINABLE_GROUP_NAMES)}")
     if "lora" in cfg.model.trainable and cfg.model.lora is None:
         raise ConfigError("model.trainable lists 'lora' but model.lora is not set")
     bad = sorted(set(cfg.model.loss_weights) - set(LOSS_NAMES))

@@ -127,7 +127,7 @@ def register(subparsers) -> None:
 
 
 def _detector(args: argparse.Namespace):
-    """The Detector ``--model`` names (contract E); a clear error when detection cannot be built here."""
+    """The Detector ``--model`` names (as ``xforge detect``); a clear error when it cannot be built here."""
     try:
         from xforge.cli.detect import detector_from_args
         from xforge.inference import Detector

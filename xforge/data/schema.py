@@ -1,4 +1,4 @@
-"""The sample record of a manifest (DESIGN.md, "Data contract").
+"""The sample record of a manifest (docs/ARCHITECTURE.md, "Formats").
 
 One JSON object per line. Paths are relative to the dataset's root, which is given at read time
 (``--root KEY=PATH``), so a manifest moves between machines unchanged.
