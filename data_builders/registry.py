@@ -22,6 +22,7 @@ ADAPTERS: dict[str, str] = {
     "autosplice": "autosplice:AutoSpliceAdapter",
     "tgif": "tgif:TgifAdapter",
     "safire_ms": "safire_ms:SafireMsAdapter",
+    "safire_ms_auto": "safire_ms_auto:SafireMsAutoAdapter",
     "dolos": "dolos:DolosAdapter",
     "miml": "miml:MimlAdapter",
     "korus": "korus:KorusAdapter",

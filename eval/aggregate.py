@@ -1,7 +1,8 @@
 """Per-image rows -> one flat table per dataset plus an average row (the keys metrics.json uses).
 
-Per dataset: localization numbers are means over its tampered images that have a ground-truth mask and a
-usable prediction (authentic images never enter them); ``ciou`` / ``giou`` use the same images; detection
+Per dataset: localization numbers are means over its tampered images that have a usable ground-truth
+mask (authentic images never enter them); an image whose prediction is missing or unusable enters every
+number as an answer that found nothing (score 0, empty mask) unless ``skip_missing`` left it out; ``ciou`` / ``giou`` use the same images; detection
 numbers use every image with a usable score; explanation numbers every image with a reference and an
 explanation; grounding rates every image whose explanation makes a claim. The average row is the unweighted
 mean of the datasets' values (the "Avg" column of TruFor / IMDL-BenCo tables); counts are summed there.
@@ -18,13 +19,24 @@ import numpy as np
 
 from eval.metrics.detection import THRESHOLD, detection_scores
 from eval.metrics.localization import ciou, giou, mean_defined
+from eval.scoring import counted
 
 LOC_BASE = ("pixel_f1", "pixel_iou", "pixel_precision", "pixel_recall", "pixel_auc", "pixel_f1_best")
 LOC_SUFFIXES = ("", "_inv", "_border", "_border_inv")
 DETECTION_KEYS = ("image_auc", "image_ap", "image_acc", "image_bacc", "image_f1")
 EXPLANATION_KEYS = ("css", "rouge_l", "bleu4", "meteor", "cider")
 GROUNDING_KEYS = ("grounding_pred", "grounding_gt")
-COUNT_KEYS = ("n_images", "n_tampered", "n_localized", "n_missing", "n_errors", "n_auc_undefined")
+COUNT_KEYS = (
+    "n_images",
+    "n_tampered",
+    "n_localized",
+    "n_missing",
+    "n_errors",
+    "n_scored_as_failure",
+    "n_left_out",
+    "n_gt_resized",
+    "n_auc_undefined",
+)
 AVERAGE = "average"
 
 
@@ -47,7 +59,7 @@ def dataset_table(
 ) -> dict[str, Any]:
     """The flat table of one dataset's rows (``explanation``: the corpus-level text scores of those rows;
     ``threshold``: the image-level decision threshold, the pixel one was applied when rows were scored)."""
-    ok = [r for r in rows if r["status"] == "ok"]
+    ok = [r for r in rows if counted(r)]
     loc = [r for r in ok if "pixel_f1" in r]
     table: dict[str, Any] = {
         "n_images": len(rows),
@@ -55,6 +67,9 @@ def dataset_table(
         "n_localized": len(loc),
         "n_missing": sum(1 for r in rows if r["status"] == "missing"),
         "n_errors": sum(1 for r in rows if r["status"] == "error"),
+        "n_scored_as_failure": sum(1 for r in rows if r.get("scored_as_failure")),
+        "n_left_out": len(rows) - len(ok),
+        "n_gt_resized": sum(1 for r in rows if r.get("gt_resized_from")),
     }
     if loc:
         for suffix in LOC_SUFFIXES:

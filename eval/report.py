@@ -1,6 +1,6 @@
 """The evaluation report: metrics.json, metrics.md, per_image.csv, ROC / PR plots and a qualitative grid.
 
-``metrics.json``: ``datasets`` (per dataset a flat mapping with the issue's key names -- ``pixel_f1``,
+``metrics.json``: ``datasets`` (per dataset a flat mapping with these keys -- ``pixel_f1``,
 ``pixel_iou``, ``pixel_precision``, ``pixel_recall``, ``pixel_auc``, ``pixel_f1_best``, ``ciou``, ``giou``,
 ``image_auc``, ``image_ap``, ``image_acc``, ``image_bacc``, ``image_f1``, ``css``, ``rouge_l``, ``bleu4``,
 ``meteor``, ``cider``, ``grounding_pred``, ``grounding_gt``, ``n_images``, ``n_tampered`` -- wherever the
@@ -12,6 +12,7 @@ and ``definitions`` (what every key means, so the file explains itself).
 from __future__ import annotations
 
 import csv
+import io
 import json
 import logging
 import math
@@ -23,7 +24,8 @@ import numpy as np
 
 from eval.aggregate import AVERAGE, COUNT_KEYS, metric_keys
 from eval.metrics.explanation import METEOR_LABEL
-from eval.scoring import EvalOptions
+from eval.scoring import EvalOptions, counted
+from xforge.atomic import atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +53,12 @@ DEFINITIONS = {
     "n_images": "images in the manifest(s)",
     "n_tampered": "edited images (tampered or synthetic)",
     "n_localized": "tampered images with a ground-truth mask and a usable prediction (localization set)",
-    "n_missing": "images with no prediction line (left out of every metric)",
-    "n_errors": "images whose prediction or files could not be used (see per_image.csv)",
+    "n_missing": "images with no prediction line",
+    "n_errors": "images whose prediction or ground truth could not be used (reasons in per_image.csv)",
+    "n_scored_as_failure": "missing or unusable predictions scored as answers that found nothing "
+    "(score 0, empty mask), so they lower the metrics instead of vanishing from them",
+    "n_left_out": "images in no metric: a ground truth that cannot be used, or --skip-missing",
+    "n_gt_resized": "ground-truth masks of another size than their image, resampled (--resize-masks)",
     "n_auc_undefined": "tampered images left out of pixel_auc because their mask is all forged or empty",
     "n_explained": "images with both an explanation and a reference",
     "*_inv": "inverted-map variant: max of the score of the map and of 1 - map (TruFor), per image",
@@ -155,7 +161,8 @@ def _summary_line(ds: str, t: dict[str, Any]) -> str:
     if problems:
         parts.append(
             f"{t.get('n_missing', 0)} images had no prediction and {t.get('n_errors', 0)} failed "
-            "(see per_image.csv)."
+            f"({t.get('n_scored_as_failure', 0)} scored as failures, {t.get('n_left_out', 0)} left out; "
+            "see per_image.csv)."
         )
     return " ".join(parts)
 
@@ -170,7 +177,13 @@ def markdown(document: dict[str, Any], options: EvalOptions, plots: list[str]) -
         f"Manifests: {', '.join(document['inputs']['manifests'])}  ",
         f"Predictions: {', '.join(document['inputs']['predictions'])}  ",
         f"Detection score from: `{options.score_from}`; threshold {options.threshold}; "
-        f"{document['inputs']['processes']} process(es).",
+        f"{document['inputs']['processes']} process(es).  ",
+        (
+            "Missing or unusable predictions: **left out of every metric (--skip-missing)**, which flatters "
+            "the numbers."
+            if options.skip_missing
+            else "Missing or unusable predictions: scored as answers that found nothing (score 0, empty mask)."
+        ),
         "",
         "## Counts",
         "",
@@ -225,17 +238,24 @@ def _csv_value(value: Any) -> Any:
     return value
 
 
+def _savefig(fig, path: Path, dpi: int) -> None:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    atomic_write(path, buf.getvalue())
+
+
 def write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
     """One line per image: identity, status, every per-image number, the explanation, the paths last."""
     keys = list(CSV_FIRST)
     for r in rows:
         keys += [k for k in r if k not in keys and k not in CSV_SKIP]
     keys += ["image_path", "gt_mask_path", "pred_mask_path"]
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        w = csv.DictWriter(f, fieldnames=keys, extrasaction="ignore")
-        w.writeheader()
-        for r in rows:
-            w.writerow({k: _csv_value(r.get(k)) for k in keys})
+    f = io.StringIO(newline="")
+    w = csv.DictWriter(f, fieldnames=keys, extrasaction="ignore")
+    w.writeheader()
+    for r in rows:
+        w.writerow({k: _csv_value(r.get(k)) for k in keys})
+    atomic_write(path, f.getvalue().encode("utf-8", "backslashreplace"))
 
 
 def plot_curves(out: Path, rows: list[dict[str, Any]]) -> list[str]:
@@ -248,7 +268,7 @@ def plot_curves(out: Path, rows: list[dict[str, Any]]) -> list[str]:
 
     by_ds: dict[str, list[dict[str, Any]]] = {}
     for r in rows:
-        if r["status"] == "ok" and r.get("score") is not None:
+        if counted(r) and r.get("score") is not None:
             by_ds.setdefault(r["dataset"], []).append(r)
     by_ds = {d: rs for d, rs in by_ds.items() if len({r["y"] for r in rs}) == 2}
     if not by_ds:
@@ -273,7 +293,7 @@ def plot_curves(out: Path, rows: list[dict[str, Any]]) -> list[str]:
         ax.set(title=title, xlim=(0, 1), ylim=(0, 1.02))
         ax.legend(loc="lower right", fontsize=8)
         fig.tight_layout()
-        fig.savefig(out / name, dpi=110)
+        _savefig(fig, out / name, dpi=110)
         plt.close(fig)
         written.append(name)
     return written
@@ -288,7 +308,7 @@ def plot_f1_histogram(out: Path, rows: list[dict[str, Any]]) -> list[str]:
 
     by_ds: dict[str, list[float]] = {}
     for r in rows:
-        if r["status"] == "ok" and "pixel_f1" in r:
+        if counted(r) and "pixel_f1" in r:
             by_ds.setdefault(r["dataset"], []).append(r["pixel_f1"])
     if not by_ds:
         return []
@@ -299,7 +319,7 @@ def plot_f1_histogram(out: Path, rows: list[dict[str, Any]]) -> list[str]:
     )
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(out / "f1_hist.png", dpi=110)
+    _savefig(fig, out / "f1_hist.png", dpi=110)
     plt.close(fig)
     return ["f1_hist.png"]
 
@@ -360,7 +380,7 @@ def plot_qualitative(out: Path, rows: list[dict[str, Any]], k: int = 4) -> list[
             ax.set_title(title, fontsize=7)
             ax.axis("off")
     fig.tight_layout()
-    fig.savefig(out / "qualitative.png", dpi=90)
+    _savefig(fig, out / "qualitative.png", dpi=90)
     plt.close(fig)
     return ["qualitative.png"]
 
@@ -372,8 +392,9 @@ def write_summary(out: Path, document: dict[str, Any], options: EvalOptions) -> 
     """metrics.json and metrics.md (the plots already in ``out`` are linked)."""
     document = {**document, "definitions": DEFINITIONS}
     plots = [p for p in PLOTS if (out / p).is_file()]
-    (out / "metrics.json").write_text(json.dumps(_json_safe(document), indent=2) + "\n", encoding="utf-8")
-    (out / "metrics.md").write_text(markdown(document, options, plots), encoding="utf-8")
+    # Through temp files: a killed run leaves the previous report, never a truncated one.
+    atomic_write(out / "metrics.json", json.dumps(_json_safe(document), indent=2) + "\n")
+    atomic_write(out / "metrics.md", markdown(document, options, plots).encode("utf-8", "backslashreplace"))
 
 
 def write_report(

@@ -2,7 +2,7 @@
 
 For each perturbation (``eval.perturb``) the images of every manifest are written, perturbed, under
 ``OUT/robustness/<tag>/images/<dataset>/`` with a matching manifest (same ids, no masks), detection runs on them
-through the predictions interface (``xforge.inference.detect.run_detect``, contract E) into
+through the predictions interface (``xforge.inference.detect.run_detect``, a predictions folder) into
 ``OUT/robustness/<tag>/predictions``, and that folder is scored against the ORIGINAL manifests and masks.
 Every step resumes: existing perturbed copies are kept, ``run_detect`` skips ids already predicted, and the
 evaluation reuses its cached rows.

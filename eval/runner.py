@@ -244,10 +244,12 @@ def evaluate(
     state = distributed_state()
     jobs: list[ImageJob] = []
     all_records: list[SampleRecord] = []
+    per_manifest = [load_records([m]) for m in manifests]  # a bad manifest is named before anything else
+    if not any(per_manifest):
+        raise EvalError(f"no record to evaluate: {', '.join(map(str, manifests))} hold no record")
     loaded = {d: load_predictions(d) for d in dict.fromkeys(pred_dirs)}
-    for k, manifest in enumerate(manifests):
+    for k, records in enumerate(per_manifest):
         pred_dir = pred_dirs[k if len(pred_dirs) > 1 else 0]
-        records = load_records([manifest])
         all_records += records
         jobs += [make_job(r, roots, loaded[pred_dir].get(r.id), pred_dir, options) for r in records]
     ids = [j.record.id for j in jobs]

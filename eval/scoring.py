@@ -3,7 +3,10 @@
 A row holds what the dataset-level tables need, so tables, CSV and plots are all computed from rows and a
 resumed run only re-reads rows: ``id``, ``dataset``, ``label``, ``y`` (1 edited / 0 authentic), ``status``
 (``ok`` | ``missing`` -- no prediction line | ``error`` -- the prediction or a file could not be used, with
-``error`` saying why), ``score`` (detection score used), ``verdict``, the localization keys of
+``error`` saying why), ``scored_as_failure`` (True when a missing or unusable prediction was scored as an
+answer that found nothing: score 0 and an empty mask; the default, see :func:`counted`), ``gt_resized_from``
+(a ground-truth mask resampled to its image's size with ``resize_masks``), ``score`` (detection score
+used), ``verdict``, the localization keys of
 :func:`eval.metrics.localization.localization_scores` (tampered images with a ground-truth mask only),
 ``grounding_pred`` / ``grounding_gt`` (True/False/None) and the paths the report's qualitative grid reads.
 """
@@ -46,6 +49,12 @@ class EvalOptions:
     css_model: str | None = None  # sentence-transformers model for CSS; None = packaged all-MiniLM-L6-v2
     device: str = "cpu"
     grounding_min_agreement: float = MIN_AGREEMENT
+    # A missing or unusable prediction is scored as "found nothing" (score 0, empty mask) unless this is
+    # set, which leaves such images out of every metric (the older behaviour; metrics.md says so).
+    skip_missing: bool = False
+    # A ground-truth mask whose size differs from its image is refused unless this is set (then it is
+    # resampled to the image's size, nearest neighbour, and the row records it).
+    resize_masks: bool = False
     workers: int = field(default_factory=lambda: min(8, 2 * (os.cpu_count() or 1)))
 
     def __post_init__(self) -> None:
@@ -75,20 +84,79 @@ def _stat(path: Path | None) -> list:
     return [str(path), st.st_size, st.st_mtime_ns]
 
 
+class PredictionError(ValueError):
+    """The prediction of an image cannot be used (its mask is missing, unreadable or outside its folder)."""
+
+
+class GroundTruthError(ValueError):
+    """The ground truth of an image cannot be used (mask unreadable, of another size than its image...)."""
+
+
+def counted(row: dict[str, Any]) -> bool:
+    """Does this row enter the metrics? Scored rows, and missing/unusable predictions scored as failures."""
+    return row["status"] == "ok" or bool(row.get("scored_as_failure"))
+
+
+def prediction_mask_path(pred_dir: Path, rel: Any) -> Path:
+    """``pred_dir / rel`` for a prediction's ``mask`` field; refuses paths that are not inside ``pred_dir``
+    (an absolute path or ``../`` could point at the ground truth and score it against itself)."""
+    if not isinstance(rel, str) or not rel.strip():
+        raise PredictionError(f"{pred_dir}: the prediction's mask field {rel!r} is not a relative path")
+    if os.path.isabs(rel) or rel.startswith(("\\", "/")) or ":" in rel[:3]:
+        raise PredictionError(f"{pred_dir}: the prediction's mask path {rel!r} is absolute; refused")
+    base = os.path.realpath(pred_dir)
+    full = os.path.realpath(os.path.join(base, rel))
+    if os.path.commonpath([base, full]) != base:
+        raise PredictionError(f"{pred_dir}: the prediction's mask path {rel!r} leaves the folder; refused")
+    return Path(pred_dir) / rel
+
+
 def read_pred_map(pred_dir: Path, rel: str) -> np.ndarray:
     """A predicted map as stored (uint8 0..255) -- kept 8-bit so the metrics use 256-bin histograms."""
-    path = pred_dir / rel
+    path = prediction_mask_path(pred_dir, rel)
+    if not path.is_file():  # checked here, so OpenCV does not print its own warning
+        raise PredictionError(f"{path}: predicted mask missing")
     arr = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
     if arr is None:
-        raise ValueError(f"{path}: predicted mask missing or unreadable")
+        raise PredictionError(f"{path}: predicted mask missing or unreadable")
     return arr
 
 
-def _decode_gt(rec: SampleRecord, root: Path) -> np.ndarray:
-    from xforge.data.masks import decode_mask
+def _image_size(rec: SampleRecord, root: Path) -> tuple[int, int] | None:
+    """The image's (width, height): from the record, else from the image header; None if unknown."""
+    from xforge.data.images import ImageReadError, read_image_size
 
-    # The mask's own size is the ground truth's resolution; predictions are resized to it, never the reverse.
-    return decode_mask(resolve_path(root, rec.mask), rec.mask_format)
+    if rec.width and rec.height:
+        return rec.width, rec.height
+    try:
+        return read_image_size(resolve_path(root, rec.image))
+    except (ImageReadError, ManifestError, OSError):
+        return None
+
+
+def _decode_gt(rec: SampleRecord, root: Path, options: EvalOptions) -> tuple[np.ndarray, str | None]:
+    """The ground-truth mask at its image's size, and the size it was resampled from (or None).
+
+    The mask must have its image's size: a mask of another size is refused (the F1 against a misaligned
+    mask means nothing) unless ``options.resize_masks``, or the manifest records the dataset's documented
+    fix (``meta.mask_resize == "nearest"``).
+    """
+    from xforge.data.masks import MaskError, decode_mask, fit_mask
+
+    path = resolve_path(root, rec.mask)
+    try:
+        gt = decode_mask(path, rec.mask_format)
+    except MaskError as exc:
+        raise GroundTruthError(str(exc)) from None
+    size = _image_size(rec, root)
+    if size is None or gt.shape[:2] == (size[1], size[0]):
+        return gt, None
+    if options.resize_masks or rec.meta.get("mask_resize") == "nearest":
+        return fit_mask(gt, size, resize_policy="nearest", path=path), f"{gt.shape[1]}x{gt.shape[0]}"
+    raise GroundTruthError(
+        f"{path}: ground-truth mask is {gt.shape[1]}x{gt.shape[0]} but its image is {size[0]}x{size[1]} "
+        "(width x height); refused -- pass --resize-masks to resample it to the image (nearest neighbour)"
+    )
 
 
 @dataclass
@@ -104,7 +172,12 @@ class ImageJob:
     @property
     def pred_mask_path(self) -> Path | None:
         rel = (self.prediction or {}).get("mask")
-        return self.pred_dir / rel if rel else None
+        if not rel:
+            return None
+        try:
+            return prediction_mask_path(self.pred_dir, rel)
+        except PredictionError:
+            return None  # refused when scored, with the reason on the row
 
     @property
     def gt_mask_path(self) -> Path | None:
@@ -158,7 +231,12 @@ def _base_row(job: ImageJob) -> dict[str, Any]:
 
 
 def score_image(job: ImageJob, options: EvalOptions) -> dict[str, Any]:
-    """Score one image; problems become ``status``/``error`` on the row instead of exceptions."""
+    """Score one image; problems become ``status``/``error`` on the row instead of exceptions.
+
+    A missing or unusable prediction is scored as an answer that found nothing (score 0, empty mask, no
+    explanation) and flagged ``scored_as_failure``, unless ``options.skip_missing``. A ground-truth problem
+    leaves the image out of the metrics (it is no fault of the prediction) with the reason on the row.
+    """
     rec = job.record
     try:
         row = _base_row(job)
@@ -172,22 +250,33 @@ def score_image(job: ImageJob, options: EvalOptions) -> dict[str, Any]:
             "error": str(exc),
             "fp": job.fingerprint,
         }
-    if job.prediction is None:
+    pred = job.prediction
+    if pred is None:
         row.update(status="missing", error="no prediction for this id")
-        return row
-    if job.prediction.get("error"):
-        row.update(status="error", error=f"prediction error: {job.prediction['error']}")
-        return row
-    try:
-        row.update(_score(job, options))
-    except (ValueError, OSError, ManifestError) as exc:  # MaskError is a ValueError naming the file
-        row.update(status="error", error=str(exc))
-        log.warning("%s: %s", rec.id, exc)
+    elif pred.get("error"):
+        row.update(status="error", error=f"prediction error: {pred['error']}")
+    else:
+        try:
+            row.update(_score(job, options, pred))
+            return row
+        except (GroundTruthError, ManifestError) as exc:
+            row.update(status="error", error=str(exc))
+            log.warning("%s: %s", rec.id, exc)
+            return row
+        except (ValueError, OSError) as exc:  # the prediction's own files: PredictionError and the like
+            row.update(status="error", error=str(exc))
+            log.warning("%s: %s", rec.id, exc)
+    if not options.skip_missing:
+        nothing = {"score": 0.0, "mask": None, "verdict": None, "explanation": None}
+        try:
+            row.update(_score(job, options, nothing), scored_as_failure=True, verdict=None, explanation=None)
+        except (GroundTruthError, ManifestError, ValueError, OSError) as exc:
+            row["error"] = f"{row['error']}; and its ground truth cannot be used: {exc}"
     return row
 
 
-def _score(job: ImageJob, options: EvalOptions) -> dict[str, Any]:
-    rec, pred = job.record, job.prediction
+def _score(job: ImageJob, options: EvalOptions, pred: dict[str, Any]) -> dict[str, Any]:
+    rec = job.record
     wants = set(options.metrics)
     localizable = rec.label != "authentic" and rec.mask is not None
     need_gt = localizable and bool(wants & {"localization", "grounding"})
@@ -197,12 +286,19 @@ def _score(job: ImageJob, options: EvalOptions) -> dict[str, Any]:
         or ("grounding" in wants and bool(pred.get("explanation")))
     )
     if need_gt and job.root is None:
-        raise ValueError(f"no dataset root given for {rec.dataset!r}: pass --root {rec.dataset}=PATH")
-    gt = _decode_gt(rec, job.root) if need_gt else None
-    pred_map = None
-    if need_pred_map and job.pred_mask_path is not None:
-        pred_map = read_pred_map(job.pred_dir, pred["mask"])
+        raise GroundTruthError(f"no dataset root given for {rec.dataset!r}: pass --root {rec.dataset}=PATH")
     out: dict[str, Any] = {}
+    gt = None
+    if need_gt:
+        gt, resized_from = _decode_gt(rec, job.root, options)
+        if resized_from:
+            out["gt_resized_from"] = resized_from
+    pred_map = None
+    if pred.get("mask"):
+        # Checked even when no metric needs the map: a line naming a file outside its folder is refused.
+        prediction_mask_path(job.pred_dir, pred["mask"])
+        if need_pred_map:
+            pred_map = read_pred_map(job.pred_dir, pred["mask"])
     if options.score_from == "mask_max":
         out["score"] = score_from_map(pred_map) if pred_map is not None else 0.0
     else:

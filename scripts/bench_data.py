@@ -5,7 +5,7 @@
 
 Sizes come from the file headers (Pillow's lazy open), read in worker processes; the figure covers the
 whole `xforge data build` path: walking the tree, pairing, reading headers, validating records, writing
-the JSONL. Target (issue 2): >= 10,000 records/s on a 2-core machine.
+the JSONL. Target: >= 10,000 records/s on a 2-core machine.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Times the real evaluation path (``eval.runner.evaluate`` with the localization metrics, decoding included)
 and the floor it cannot beat: decoding the same PNG files and nothing else, with the same thread count.
-Targets (issue 8): <= 40 s for 1,000 images, and <= 1.5x the decode floor.
+Targets: <= 40 s for 1,000 images, and <= 1.5x the decode floor.
 
     python scripts/bench_eval.py [--n 1000] [--size 1024] [--workers N] [--data-dir DIR]
 

@@ -5,7 +5,7 @@
 Data pipeline = what a DataLoader worker does per sample: read the image and mask from disk
 (``ConversationDataset``), then ``XForgeProcessor.collate`` (chat template + tokenisation, the backbone's
 image processor, SAM2's resize to ``--sam2-size`` (1024, SAM2's input) + normalisation, target masks). It
-runs in one process with one torch thread, so samples/s is per core (issue 5 asks >= 15). Training steps =
+runs in one process with one torch thread, so samples/s is per core (the target is >= 15). Training steps =
 forward + backward + AdamW of stage 2's trainable modules on the tiny model (LoRA, projector, mask decoder,
 forensic stream, score head), batch ``--batch-size``. Peak memory is the process's peak RSS after each part
 (plus the GPU's peak allocation when training runs on a GPU).

@@ -10,10 +10,10 @@ the edits and post-processing are the project's generator, ``data_builders.synth
   JPEG 50-75 and extra noise, rotated/scaled, colour-matched, feathered; saved as PNG);
 - ``authentic``: untouched scenes, saved as JPEG 90-98 (70%) or PNG.
 
-Metrics follow DESIGN.md: pixel F1 of the engine's mask (per tampered image, averaged; masks mark the
-pasted copy only) and image AUC (scikit-learn's ``roc_auc_score``) of each tampered set against the
-authentic set; TPR / FPR are the shares called tampered at the default threshold 0.5. The last line printed
-is ``name=value`` pairs.
+Metrics as the evaluation defines them (docs/ARCHITECTURE.md, "Evaluation"): pixel F1 of the engine's mask
+(per tampered image, averaged; masks mark the pasted copy only) and image AUC (scikit-learn's
+``roc_auc_score``) of each tampered set against the authentic set; TPR / FPR are the shares called tampered at
+the default threshold 0.5. The last line printed is ``name=value`` pairs.
 
 Real photos: the synthetic scenes are no photographs, so the authentic false-positive rate is also reported
 on the few real, unedited photos available offline (``real_fpr``, ``real_n``): the shipped example host
@@ -127,7 +127,7 @@ def make_sample(kind: str, seed: int, h: int = 384, w: int = 512):
     """(rgb uint8 image, mask uint8 0/1 of the changed pixels or None, encoded file bytes, file suffix).
 
     Hosts and donors are this script's photo-like scenes; the edits and post-processing are the project's
-    synthetic-forgery generator (``data_builders.synth``), with the settings the issue's targets name.
+    synthetic-forgery generator (``data_builders.synth``), with the settings its targets are stated for.
     """
     rng = np.random.default_rng(seed)
     sigma = rng.uniform(1.0, 3.0)
@@ -243,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
             for c in CUES
         }
         # Operating point: lower the bias if needed so that at most MAX_FIT_FPR of the fitting set's
-        # authentic images score >= 0.5 (the issue's false-positive budget, with a margin). The caps depend
+        # authentic images score >= 0.5 (a 5% false-positive budget, with a margin). The caps depend
         # on the bias, so the two are settled together (the caps only grow as the bias falls).
         allowed = int(np.floor(MAX_FIT_FPR * int((y == 0).sum())))
         for _ in range(20):

@@ -9,7 +9,7 @@
 4. prints the learning curve, saves it as ``learning_curve.png`` and ends with
    ``iou_before=<x> iou_after=<y>``.
 
-Pass criterion of issue 5: iou_after >= 3 x iou_before and iou_after > 0.3 (exit code 1 otherwise).
+Pass criterion: iou_after >= 3 x iou_before and iou_after > 0.3 (exit code 1 otherwise).
 """
 
 from __future__ import annotations

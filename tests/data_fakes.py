@@ -44,6 +44,8 @@ def mask_bytes(mask_format: str, ext: str = ".png", size: tuple[int, int] = (SIZ
     truth[: TRUTH.shape[0], : TRUTH.shape[1]] = TRUTH[:h, :w]
     if mask_format == "white_forged":
         return _encode(truth * 255, ext)
+    if mask_format == "nonzero_forged":  # a faint grey: only a "> 0" reading finds it
+        return _encode(truth * 30, ext)
     if mask_format == "black_forged":
         return _encode((1 - truth) * 255, ext)
     if mask_format == "dolos":

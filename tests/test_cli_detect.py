@@ -34,10 +34,21 @@ def test_detect_folder_reports_errors_and_resumes(tmp_path, capsys):
     assert rows["one"]["error"] is None and (out / rows["one"]["mask"]).is_file()
     assert (out / "overlays" / "one.png").is_file()
 
-    assert main(argv) == 0  # nothing left to do
+    assert main(argv) == 1  # the error line is retried, and the file is still bad
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert (summary["done"], summary["errors"], summary["skipped"]) == (0, 0, 3)
+    assert (summary["done"], summary["errors"], summary["skipped"], summary["retried"]) == (0, 1, 2, 1)
     assert len(list(iter_predictions(out))) == 3
+
+    assert main([*argv, "--no-retry-errors"]) == 1  # the error line is kept, and still counts
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert (summary["done"], summary["errors"], summary["skipped"], summary["kept_errors"]) == (0, 0, 3, 1)
+
+    cv2.imwrite(str(root / "three.png"), np.full((20, 30, 3), 128, np.uint8))  # the user repairs the file
+    assert main(argv) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert (summary["done"], summary["errors"], summary["skipped"]) == (1, 0, 2)
+    rows = list(iter_predictions(out))
+    assert len(rows) == 3 and all(r["error"] is None for r in rows)
 
 
 def test_detect_human_summary_and_bad_usage(tmp_path, capsys):

@@ -103,3 +103,9 @@ def test_bad_mask_files(tmp_path):
     (tmp_path / "cut.png").write_bytes(data[: len(data) // 2])
     with pytest.raises(MaskError, match="truncated"):
         decode_mask(tmp_path / "cut.png", "white_forged")
+
+
+def test_nonzero_forged_counts_any_grey(tmp_path):
+    Image.fromarray(TRUTH * 30).save(tmp_path / "n.png")
+    assert (decode_mask(tmp_path / "n.png", "nonzero_forged") == TRUTH).all()
+    assert not decode_mask(tmp_path / "n.png", "white_forged").any()

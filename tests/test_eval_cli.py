@@ -40,7 +40,7 @@ def test_eval_argument_errors(tmp_path, capsys):
     assert main([*base, "--predictions", str(tmp_path), "--perturb", "jpeg:70"]) == 2
     assert "needs --model" in capsys.readouterr().err
     assert main([*base, "--predictions", str(tmp_path), "--perturb", "sharpen:2"]) == 2
-    assert main([*base, "--predictions", str(tmp_path / "nowhere")]) == 1
+    assert main([*base, "--predictions", str(tmp_path / "nowhere")]) == 2
     assert "no predictions.jsonl" in capsys.readouterr().err
 
 

@@ -152,9 +152,10 @@ def test_missing_and_broken_predictions_are_reported_not_fatal(toy):
     (tmp / "pred" / json.loads(lines[1])["mask"]).unlink()  # toy/001's mask file is gone
     doc = evaluate([manifest], {"toy": tmp / "data"}, tmp / "pred", tmp / "out", progress=False)
     t = doc["datasets"]["toy"]
-    assert t["n_missing"] == 1 and t["n_errors"] == 1 and t["n_localized"] == 2
+    assert t["n_missing"] == 1 and t["n_errors"] == 1 and t["n_scored_as_failure"] == 2
+    assert t["n_localized"] == 4 and t["n_left_out"] == 0  # both enter the metrics as failures
     csv_text = (tmp / "out" / "per_image.csv").read_text()
-    assert "predicted mask missing or unreadable" in csv_text and "no prediction for this id" in csv_text
+    assert "predicted mask missing" in csv_text and "no prediction for this id" in csv_text
 
 
 def test_several_manifests_give_tables_and_an_average(tmp_path):

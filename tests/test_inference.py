@@ -5,6 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
+from inference_helpers import CountingEngine
 
 from xforge import Detector
 from xforge.data.images import ImageReadError
@@ -88,20 +89,6 @@ def test_analyze_accepts_paths_and_names_unreadable_files(detector, images, tmp_
     bad.write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
     with pytest.raises(ImageReadError, match="broken.jpg"):
         detector.analyze(bad)
-
-
-class CountingEngine:
-    """Wraps the real forensic engine and counts its analyses (the classical 'image features')."""
-
-    def __init__(self):
-        from xforge.forensics import ForensicEngine
-
-        self.engine = ForensicEngine()
-        self.calls = 0
-
-    def analyze(self, image, **kwargs):
-        self.calls += 1
-        return self.engine.analyze(image, **kwargs)
 
 
 def test_classical_chat_analyses_once_and_answers_follow_ups_from_evidence(images):

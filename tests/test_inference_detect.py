@@ -7,26 +7,13 @@ import json
 import cv2
 import numpy as np
 import pytest
+from inference_helpers import CountingEngine
 
 from xforge import Detector
 from xforge.data.manifest import ManifestError, write_jsonl
 from xforge.inference.classical_backend import ClassicalBackend
 from xforge.inference.detect import collect_inputs, run_detect
 from xforge.predictions import PREDICTIONS_FILE, iter_predictions, read_mask_png
-
-
-class CountingEngine:
-    """The real forensic engine, counting how many images it analysed."""
-
-    def __init__(self):
-        from xforge.forensics import ForensicEngine
-
-        self.engine = ForensicEngine()
-        self.calls = 0
-
-    def analyze(self, image, **kwargs):
-        self.calls += 1
-        return self.engine.analyze(image, **kwargs)
 
 
 def _write(path, seed, size=(96, 128)):
@@ -80,9 +67,11 @@ def test_resume_skips_finished_images(folder, tmp_path):
     engine.calls = 0
     summary = run_detect([folder], out, detector, progress=False)
     assert engine.calls == 1
-    assert summary["skipped"] == 3 and summary["done"] == 1 and summary["errors"] == 0
-    ids = [r["id"] for r in iter_predictions(out) if r["id"] == dropped]
-    assert ids == [dropped]
+    # the corrupt file's error line is retried (and fails again); the torn line is dropped
+    assert (summary["skipped"], summary["done"], summary["errors"], summary["retried"]) == (2, 1, 1, 1)
+    assert summary["dropped_lines"] == 1
+    ids = [r["id"] for r in iter_predictions(out)]
+    assert sorted(ids) == ["a", "b", "nested/c", "zz_corrupt"] and dropped in ids
 
 
 def test_batches_give_the_same_answers_as_single_images(folder, tmp_path):
@@ -124,13 +113,16 @@ def test_collect_inputs_dedupes_paths_and_ids(folder, tmp_path):
     assert "a.png" in ids and "a.jpg" in ids  # same stem side by side keeps the extension
 
 
-def test_drop_torn_line_keeps_complete_lines(tmp_path):
-    from xforge.predictions import drop_torn_line
+def test_read_predictions_keeps_complete_lines_and_names_torn_ones(tmp_path):
+    from xforge.predictions import PredictionAppender, read_predictions
 
     path = tmp_path / PREDICTIONS_FILE
     path.write_text('{"id": "a"}\n{"id": "b"}')  # complete, only the newline missing
-    assert drop_torn_line(tmp_path) is False
-    assert path.read_text() == '{"id": "a"}\n{"id": "b"}\n'
-    path.write_text('{"id": "a"}\n{"id": "b", "sc')
-    assert drop_torn_line(tmp_path) is True
-    assert path.read_text() == '{"id": "a"}\n'
+    with PredictionAppender(tmp_path) as f:
+        f.append({"id": "c"})
+    rows, problems = read_predictions(tmp_path)
+    assert [r["id"] for r in rows] == ["a", "b", "c"] and problems == []
+    path.write_text('{"id": "a"}\n{"id": "b", "sc\n{"id": "c"}\n')
+    rows, problems = read_predictions(tmp_path)
+    assert [r["id"] for r in rows] == ["a", "c"]
+    assert len(problems) == 1 and f"{PREDICTIONS_FILE}:2:" in problems[0]

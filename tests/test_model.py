@@ -1,4 +1,4 @@
-"""XForgeModel / XForgeProcessor on the tiny qwen2_5_vl checkpoint (contract B)."""
+"""XForgeModel / XForgeProcessor on the tiny qwen2_5_vl checkpoint: collation, losses, generation, loading."""
 
 from __future__ import annotations
 

@@ -21,7 +21,7 @@ import yaml
 from xforge.model.modeling import LOSS_TERMS, TRAINABLE_GROUPS
 
 # Checked before a model loads, against the model's own definitions.
-MODULE_NAMES = TRAINABLE_GROUPS
+TRAINABLE_GROUP_NAMES = TRAINABLE_GROUPS
 LOSS_NAMES = tuple(LOSS_TERMS)
 
 
@@ -206,9 +206,9 @@ def load_config(path: str | Path | None, overrides: list[str] | None = None) -> 
 
 
 def validate(cfg: TrainConfig) -> None:
-    bad = sorted(set(cfg.model.trainable) - set(MODULE_NAMES))
+    bad = sorted(set(cfg.model.trainable) - set(TRAINABLE_GROUP_NAMES))
     if bad:
-        raise ConfigError(f"model.trainable: unknown modules {bad}; known: {list(MODULE_NAMES)}")
+        raise ConfigError(f"model.trainable: unknown modules {bad}; known: {list(TRAINABLE_GROUP_NAMES)}")
     if "lora" in cfg.model.trainable and cfg.model.lora is None:
         raise ConfigError("model.trainable lists 'lora' but model.lora is not set")
     bad = sorted(set(cfg.model.loss_weights) - set(LOSS_NAMES))

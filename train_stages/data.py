@@ -1,4 +1,4 @@
-"""Training examples from conversation records (contract C).
+"""Training examples from conversation records (docs/ARCHITECTURE.md, "Formats").
 
 :class:`ConversationDataset` reads a conversations JSONL (``xforge.data.conversations``), resolves each
 record's ``image``/``mask`` against the dataset roots given at read time, decodes them with the project's one

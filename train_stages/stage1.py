@@ -1,4 +1,4 @@
-"""Stage 1 -- alignment (DESIGN.md, "Stages").
+"""Stage 1 -- alignment (docs/ARCHITECTURE.md, "Training").
 
 Teaches the new parts to talk to each other while the language model stays frozen: the SEG projector, the
 SAM2 mask decoder, the forensic stream and the new token embeddings train on localization prompts with

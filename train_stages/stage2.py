@@ -1,4 +1,4 @@
-"""Stage 2 -- localization (DESIGN.md, "Stages").
+"""Stage 2 -- localization (docs/ARCHITECTURE.md, "Training").
 
 Starts from stage 1's output and adds LoRA on the language model: detection and localization questions
 and answers over tampered and authentic images, drawn per dataset with CAT-Net's balanced sampler, so the

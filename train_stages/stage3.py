@@ -1,4 +1,4 @@
-"""Stage 3 -- instruction tuning (DESIGN.md, "Stages").
+"""Stage 3 -- instruction tuning (docs/ARCHITECTURE.md, "Training").
 
 Starts from stage 2's output and trains the same modules on multi-turn, mask-grounded explanations, with
 stage-2 data replayed (a second entry in ``data.train``) so localization is not forgotten. With

@@ -6,18 +6,23 @@ Layout of ``DIR``::
     DIR/masks/<name>.png    8-bit grayscale probability map x 255, at the image's size
     DIR/overlays/<name>.png optional overlays for people
 
-Fields of a line: ``id`` (the manifest id, or the file stem), ``image`` (the path as given), ``verdict``
-(``"tampered"`` | ``"authentic"`` | null on error), ``score`` (probability the image is edited, 0..1),
-``explanation`` (text), ``mask`` (path relative to ``DIR``, or null), ``engine`` (which backend answered),
-``regions`` (list of ``{"box": [x0, y0, x1, y1], "area": pixels}``), and ``error`` (null, or why the image
-could not be analysed). A line is appended as soon as its image is done, so an interrupted run resumes by
-skipping ids already present.
+Fields of a line: ``id`` (the manifest id, or the file's path below the folder given, without extension;
+unique within ``DIR``), ``image`` (the path as given), ``verdict`` (``"tampered"`` | ``"authentic"`` | null
+on error), ``score`` (probability the image is edited, 0..1), ``explanation`` (text), ``mask`` (path
+relative to ``DIR``, or null), ``engine`` (which backend answered), ``regions`` (list of
+``{"box": [x0, y0, x1, y1], "area": pixels}``), ``error`` (null, or why the image could not be analysed) and
+``source`` (the file analysed: ``{"path": resolved path, "size": bytes, "mtime_ns": ...}``, or null when it
+could not be read; null too in ``xforge serve``'s API answers, whose image is an upload, not a server file).
+A line is appended as soon as its image is done; a rerun into ``DIR`` recognises finished images by
+``source`` (so two files with one name are two images, and a changed file is analysed again). Readers skip,
+with a warning naming file and line, a line a crash tore.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import re
 from collections.abc import Iterator
@@ -26,93 +31,197 @@ from typing import Any
 
 import numpy as np
 
+from xforge.atomic import atomic_write
+
+logger = logging.getLogger(__name__)
+
 PREDICTIONS_FILE = "predictions.jsonl"
 MASKS_DIR = "masks"
 OVERLAYS_DIR = "overlays"
-FIELDS = ("id", "image", "verdict", "score", "explanation", "mask", "engine", "regions", "error")
+FIELDS = ("id", "image", "verdict", "score", "explanation", "mask", "engine", "regions", "error", "source")
 
 
 def mask_filename(sample_id: str) -> str:
     """A file-system-safe PNG name for an id (ids may hold '/' or odd characters); stable and unique."""
     safe = re.sub(r"[^A-Za-z0-9._-]+", "_", sample_id).strip("._") or "image"
     if safe != sample_id:
-        safe = f"{safe[:80]}-{hashlib.sha1(sample_id.encode()).hexdigest()[:8]}"
+        # surrogateescape: an id taken from a file name that is not valid UTF-8 still hashes
+        digest = hashlib.sha1(sample_id.encode("utf-8", "surrogateescape")).hexdigest()[:8]
+        safe = f"{safe[:80]}-{digest}"
     return safe + ".png"
 
 
-def write_mask_png(out_dir: str | os.PathLike, sample_id: str, prob: np.ndarray) -> str:
-    """Write a probability map (float 0..1 or uint8 0..255) as ``masks/<name>.png``; returns the relative path."""
-    import cv2
+def mask_relpath(sample_id: str) -> str:
+    """Where an id's mask lives inside a predictions folder (the record's ``mask`` field)."""
+    return f"{MASKS_DIR}/{mask_filename(sample_id)}"
 
+
+def prob_to_uint8(prob: np.ndarray) -> np.ndarray:
+    """Probabilities 0..1 (or uint8 already) as uint8 0..255."""
     arr = np.asarray(prob)
     if arr.dtype != np.uint8:
         arr = np.clip(np.nan_to_num(arr.astype(np.float32)) * 255.0 + 0.5, 0, 255).astype(np.uint8)
-    rel = f"{MASKS_DIR}/{mask_filename(sample_id)}"
+    return arr
+
+
+def encode_png(arr: np.ndarray) -> bytes:
+    """``arr`` (gray, or BGR as OpenCV orders it) as the bytes of a PNG file."""
+    import cv2
+
+    arr = np.asarray(arr)
+    ok, buf = cv2.imencode(".png", arr)
+    if not ok:
+        raise ValueError(f"could not encode an array of shape {arr.shape} as PNG")
+    return buf.tobytes()
+
+
+def encode_mask_png(prob: np.ndarray) -> bytes:
+    """A probability map (float 0..1 or uint8 0..255) as the bytes of the 8-bit PNG a mask file holds."""
+    return encode_png(prob_to_uint8(prob))
+
+
+def write_png_atomic(path: str | os.PathLike, arr: np.ndarray) -> Path:
+    """Encode ``arr`` (gray, or BGR as OpenCV orders it) as PNG and write it atomically."""
+    try:
+        data = encode_png(arr)
+    except ValueError as exc:
+        raise OSError(f"{path}: {exc}") from None
+    return atomic_write(path, data)
+
+
+def write_mask_png(out_dir: str | os.PathLike, sample_id: str, prob: np.ndarray) -> str:
+    """Write a probability map (float 0..1 or uint8 0..255) as ``masks/<name>.png``; returns the relative path.
+
+    The bytes are :func:`encode_mask_png`'s (what ``xforge serve`` returns), written through a temp file and
+    a rename, so a killed run never leaves a truncated mask.
+    """
+    rel = mask_relpath(sample_id)
     path = Path(out_dir) / rel
     path.parent.mkdir(parents=True, exist_ok=True)
-    if not cv2.imwrite(str(path), arr):
-        raise OSError(f"{path}: could not write mask PNG")
+    try:
+        atomic_write(path, encode_mask_png(prob))
+    except (OSError, ValueError) as exc:
+        raise OSError(f"{path}: could not write mask PNG ({exc})") from None
     return rel
 
 
-def append_prediction(out_dir: str | os.PathLike, row: dict[str, Any]) -> None:
-    """Append one line to ``predictions.jsonl`` and flush, so a killed run loses at most the current image."""
+def prediction_record(
+    sample_id: str, image: str, result, mask: str | None, source: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The predictions line for one analysed image (an :class:`~xforge.inference.AnalysisResult`).
+
+    One function so that ``xforge detect`` and ``xforge serve``'s API write the same record. ``source`` is
+    the analysed file's identity (detect's ``source_of``); the API analyses an upload, which has no file on
+    the server, and leaves it None.
+    """
+    return {
+        "id": sample_id,
+        "image": image,
+        "verdict": result.verdict,
+        "score": result.score,
+        "explanation": result.explanation,
+        "mask": mask,
+        "engine": result.engine,
+        "regions": result.regions,
+        "error": None,
+        "source": source,
+    }
+
+
+def _line(row: dict[str, Any]) -> bytes:
     unknown = set(row) - set(FIELDS)
     if unknown:
         raise ValueError(f"unknown prediction fields {sorted(unknown)}")
-    path = Path(out_dir) / PREDICTIONS_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
-    line = json.dumps({k: row.get(k) for k in FIELDS}, ensure_ascii=False)
-    with open(path, "a", encoding="utf-8") as f:
-        f.write(line + "\n")
-        f.flush()
-        os.fsync(f.fileno())
+    # ensure_ascii keeps the line valid UTF-8 whatever the strings hold (lone surrogates included)
+    return (json.dumps({k: row.get(k) for k in FIELDS}) + "\n").encode("ascii")
 
 
-def iter_predictions(out_dir: str | os.PathLike) -> Iterator[dict[str, Any]]:
-    """Read ``predictions.jsonl``; a torn last line (a killed run) is ignored, any other bad line raises."""
-    path = Path(out_dir) / PREDICTIONS_FILE
-    if not path.is_file():
-        return
-    lines = path.read_text(encoding="utf-8").splitlines()
-    for i, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            yield json.loads(line)
-        except json.JSONDecodeError:
-            if i == len(lines):
-                return
-            raise ValueError(f"{path}:{i}: not valid JSON") from None
+class PredictionAppender:
+    """Appends lines to ``predictions.jsonl``: each line is one ``write`` of a complete line to a file opened
+    with ``O_APPEND``, so a crash leaves whole lines plus at most one torn last line, never a mix.
+    :meth:`sync` (call it at batch end) and :meth:`close` fsync the file."""
+
+    def __init__(self, out_dir: str | os.PathLike) -> None:
+        self.path = Path(out_dir) / PREDICTIONS_FILE
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+        size = os.fstat(self._fd).st_size
+        if size and os.pread(self._fd, 1, size - 1) != b"\n":
+            os.write(self._fd, b"\n")  # a last line without its newline must not be glued to the next
+
+    def append(self, row: dict[str, Any]) -> None:
+        data = memoryview(_line(row))
+        while data:  # a short write (signal, nearly full disk) continues where it stopped
+            data = data[os.write(self._fd, data) :]
+
+    def sync(self) -> None:
+        os.fsync(self._fd)
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            try:
+                os.fsync(self._fd)
+            finally:
+                os.close(self._fd)
+                self._fd = -1
+
+    def __enter__(self) -> PredictionAppender:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
-def drop_torn_line(out_dir: str | os.PathLike) -> bool:
-    """Cut a torn last line (a run killed mid-write) off ``predictions.jsonl`` so appends start clean.
+def append_prediction(out_dir: str | os.PathLike, row: dict[str, Any]) -> None:
+    """Append one line to ``predictions.jsonl`` and fsync (one-off writes; a batch uses PredictionAppender)."""
+    with PredictionAppender(out_dir) as f:
+        f.append(row)
 
-    Returns True when something was cut. Call before resuming: an append after a torn line would glue the
-    new line onto it and lose both.
+
+def read_predictions(out_dir: str | os.PathLike) -> tuple[list[dict[str, Any]], list[str]]:
+    """Every usable line of ``predictions.jsonl``, and one message (``file:line: why``) per line dropped.
+
+    A line is dropped when it is not valid UTF-8, not JSON, not an object, or has no string ``id``: what a
+    crash mid-write (a torn line, a block of NUL bytes) or a hand edit leaves. The other lines stay usable.
     """
     path = Path(out_dir) / PREDICTIONS_FILE
     if not path.is_file():
-        return False
-    data = path.read_bytes()
-    if not data or data.endswith(b"\n"):
-        return False
-    cut = data.rfind(b"\n") + 1
-    try:
-        json.loads(data[cut:])
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        with open(path, "r+b") as f:
-            f.truncate(cut)
-        return True
-    with open(path, "ab") as f:  # a complete line that only lacks its newline is kept
-        f.write(b"\n")
-    return False
+        return [], []
+    rows, problems = [], []
+    for i, raw in enumerate(path.read_bytes().split(b"\n"), 1):
+        if not raw.strip():
+            continue
+        why = None
+        try:
+            row = json.loads(raw.decode("utf-8"))
+        except UnicodeDecodeError:
+            why = "not valid UTF-8"
+        except json.JSONDecodeError:
+            why = "not valid JSON (a line torn by an interrupted run?)"
+        else:
+            if not isinstance(row, dict):
+                why = f"a JSON {type(row).__name__}, not an object"
+            elif not isinstance(row.get("id"), str) or not row["id"]:
+                why = "no string 'id'"
+        if why:
+            problems.append(f"{path}:{i}: {why}; line dropped")
+        else:
+            rows.append(row)
+    return rows, problems
 
 
-def done_ids(out_dir: str | os.PathLike) -> set[str]:
-    """Ids already predicted (errors included), for resuming."""
-    return {row["id"] for row in iter_predictions(out_dir)}
+def iter_predictions(out_dir: str | os.PathLike) -> Iterator[dict[str, Any]]:
+    """Read ``predictions.jsonl``; unusable lines are skipped with a warning naming file and line."""
+    rows, problems = read_predictions(out_dir)
+    for message in problems:
+        logger.warning("%s", message)
+    yield from rows
+
+
+def rewrite_predictions(out_dir: str | os.PathLike, rows: list[dict[str, Any]]) -> None:
+    """Replace ``predictions.jsonl`` with ``rows`` atomically (a resumed run drops bad or superseded lines)."""
+    path = Path(out_dir) / PREDICTIONS_FILE
+    atomic_write(path, b"".join(_line({k: v for k, v in r.items() if k in FIELDS}) for r in rows))
 
 
 def read_mask_png(out_dir: str | os.PathLike, rel: str) -> np.ndarray:

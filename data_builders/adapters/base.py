@@ -172,10 +172,16 @@ class DatasetAdapter:
     def authentic(self, image: str, **extra) -> Candidate:
         return Candidate(image=image, label="authentic", **extra)
 
+    def synthetic(self, image: str, **extra) -> Candidate:
+        """A fully generated image: no part of it comes from a photo, so it has no mask."""
+        return Candidate(image=image, label="synthetic", manipulation=["full-synthetic"], **extra)
+
     def describe(self, image: str, mask: str | None, label: str) -> Candidate:
         """A candidate for a sample named by a split list (the list fixes the files, we add the rest)."""
         if label == "authentic":
             return self.authentic(image)
+        if label == "synthetic":
+            return self.synthetic(image)
         return self.tampered(image, mask)
 
     def pair(
@@ -250,6 +256,9 @@ class FolderPairAdapter(DatasetAdapter):
     mask_dirs: ClassVar[re.Pattern[str]]
     authentic_dirs: ClassVar[re.Pattern[str] | None] = None
     mask_names: ClassVar[tuple[str, ...]] = ("{stem}.png",)  # tried in order
+    # A tampered image without a mask: a record with no mask (still usable for detection) instead of a skip,
+    # for datasets whose release is known to lack some masks.
+    keep_unmasked: ClassVar[bool] = False
 
     def scan(self, files: FileIndex) -> Iterator[Candidate | Skip]:
         tampered = [
@@ -260,7 +269,9 @@ class FolderPairAdapter(DatasetAdapter):
             mask = next(
                 (m for m in (files.find(n, near=image, folder=self.mask_dirs) for n in names) if m), None
             )
-            if mask is None:
+            if mask is None and self.keep_unmasked:
+                yield self.tampered(image, None)
+            elif mask is None:
                 yield Skip(
                     image, f"no ground-truth mask found (looked for {', '.join(names)} in a mask folder)"
                 )

@@ -10,8 +10,11 @@ Expected layout (as NIST ships it)::
 Each CSV is ``|``-separated with a header naming ``ProbeFileName``, ``ProbeMaskFileName`` and ``IsTarget``
 (``Y`` tampered, ``N`` authentic), paths relative to the root; the splice CSV adds ``DonorFileName``
 (kept as ``original``), the manipulation CSV ``IsManipulationType{Removal,Splice,CopyClone}``.
-A probe listed by several tasks gets one record; the splice or removal mask wins over the generic
+A probe listed by several tasks gets one record. Its label comes from the manipulation CSV (``IsTarget``):
+a probe that is a non-target of the splice or removal task may still be manipulated otherwise, so those
+tasks' rows never make a probe authentic; they only supply the mask, which wins over the generic
 manipulation mask because it is the one the benchmarks (CAT-Net's NC16 list, TruFor's NIST16 list) use.
+A probe only the splice/removal CSVs list is tampered when it is a target there and skipped otherwise.
 Rows naming files that are not there are skipped and reported.
 """
 
@@ -52,41 +55,84 @@ class Nist16Adapter(DatasetAdapter):
     def scan(self, files: FileIndex) -> Iterator[Candidate | Skip]:
         tables = sorted(
             (p for p in files.paths if _REF_CSV.fullmatch(name(p))),
-            key=lambda p: _TASK_ORDER.get(_REF_CSV.fullmatch(name(p)).group(1).lower(), 3),
+            key=lambda p: _TASK_ORDER.get(_task(p), 3),
         )
         if not tables:
             yield Skip(".", "no reference/<task>/NC2016-<task>-ref.csv found; NIST16 is read from its CSVs")
             return
-        done: set[str] = set()
+        labels: dict[str, tuple[bool, dict[str, str], str]] = {}  # probe -> (target?, row, where)
+        localized: dict[str, tuple[str, dict[str, str], str]] = {}  # probe -> (task, row, where) with a mask
+        others: dict[str, tuple[str, str]] = {}  # probe -> (task, where) of non-target splice/removal rows
+        unmasked: dict[str, tuple[str, str]] = {}  # probe -> (mask, where) of target rows without the mask
+        first: dict[str, str] = {}  # probe -> its first row, in table order
         for table in tables:
-            task = _REF_CSV.fullmatch(name(table)).group(1).lower()
+            task = _task(table)
             with open(files.root / table, encoding="utf-8", newline="") as f:
                 rows = list(csv.DictReader(f, delimiter="|"))
             for lineno, row in enumerate(rows, 2):
+                where = f"{table}:{lineno}"
                 image = (row.get("ProbeFileName") or "").strip()
                 if not image:
-                    yield Skip(f"{table}:{lineno}", "row without ProbeFileName")
+                    yield Skip(where, "row without ProbeFileName")
                     continue
-                if image in done:
-                    continue
-                if image not in files:
-                    yield Skip(image, f"listed in {table}:{lineno} but not found under the root")
-                    continue
-                done.add(image)
-                if (row.get("IsTarget") or "").strip().upper() != "Y":
+                first.setdefault(image, where)
+                target = (row.get("IsTarget") or "").strip().upper() == "Y"
+                if task == "manipulation":
+                    labels.setdefault(image, (target, row, where))
+                elif target:
+                    mask = (row.get("ProbeMaskFileName") or "").strip()
+                    if image not in localized and mask and mask in files:
+                        localized[image] = (task, row, where)
+                    else:
+                        unmasked.setdefault(image, (mask, where))
+                else:
+                    others.setdefault(image, (task, where))
+        for image, where in first.items():
+            if image not in files:
+                yield Skip(image, f"listed in {where} but not found under the root")
+                continue
+            if image in labels:
+                target, row, where = labels[image]
+                if not target:
                     yield self.authentic(image)
                     continue
-                mask = (row.get("ProbeMaskFileName") or "").strip() or None
-                if mask is None or mask not in files:
-                    yield Skip(image, f"tampered in {table}:{lineno} but its mask {mask!r} is missing")
-                    continue
-                cand = self.tampered(image, mask)
-                types = [t for col, t in _TYPE_COLUMNS.items() if (row.get(col) or "").strip().upper() == "Y"]
-                cand.manipulation = types or (
-                    ["splice"] if task == "splice" else ["removal"] if "remov" in task else ["unknown"]
+            elif image not in localized and image in unmasked:
+                mask, where = unmasked[image]
+                yield Skip(image, f"tampered in {where} but its mask {mask or None!r} is missing")
+                continue
+            elif image not in localized:
+                task, where = others[image]
+                yield Skip(
+                    image,
+                    f"a non-target of the {task} task ({where}) that the manipulation CSV does not list: "
+                    "its label is unknown",
                 )
-                donor = (row.get("DonorFileName") or "").strip()
-                if donor and donor in files:
-                    cand.original = donor
-                cand.meta = {"task": task}
-                yield cand
+                continue
+            yield from self._tampered(files, image, labels.get(image), localized.get(image))
+
+    def _tampered(self, files: FileIndex, image: str, label_row, mask_row) -> Iterator[Candidate | Skip]:
+        """A target probe: the splice/removal mask when one exists, else the manipulation task's own."""
+        if mask_row is not None:
+            task, row, _ = mask_row
+            mask = row["ProbeMaskFileName"].strip()
+        else:
+            task, row, where = "manipulation", label_row[1], label_row[2]
+            mask = (row.get("ProbeMaskFileName") or "").strip()
+            if not mask or mask not in files:
+                yield Skip(image, f"tampered in {where} but its mask {mask or None!r} is missing")
+                return
+        cand = self.tampered(image, mask)
+        types_row = label_row[1] if label_row is not None else row
+        types = [t for col, t in _TYPE_COLUMNS.items() if (types_row.get(col) or "").strip().upper() == "Y"]
+        cand.manipulation = types or (
+            ["splice"] if task == "splice" else ["removal"] if "remov" in task else ["unknown"]
+        )
+        donor = (row.get("DonorFileName") or "").strip()
+        if donor and donor in files:
+            cand.original = donor
+        cand.meta = {"task": task}
+        yield cand
+
+
+def _task(table: str) -> str:
+    return _REF_CSV.fullmatch(name(table)).group(1).lower()

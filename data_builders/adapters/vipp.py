@@ -5,6 +5,9 @@ Expected layout::
     <root>/Forgery/<name>.jpg      spliced
     <root>/masks/<name>.png        masks, white = spliced (same stem as the image)
     <root>/NonTamp/<name>.jpg      authentic
+
+A forgery without a mask (the release has a few; seven were reported, a count not checked here) stays in the
+manifest as a tampered record with no mask: usable for detection, not for localization.
 """
 
 from __future__ import annotations
@@ -22,3 +25,4 @@ class VippAdapter(FolderPairAdapter):
     mask_dirs = re.compile(r"masks?", re.IGNORECASE)
     authentic_dirs = re.compile(r"nontamp", re.IGNORECASE)
     mask_names = ("{stem}.png",)
+    keep_unmasked = True

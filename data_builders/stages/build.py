@@ -1,7 +1,8 @@
 """Turn a manifest into one stage's conversation records (``xforge data convos``).
 
 Each sample's phrasing is drawn from a generator seeded by (sample id, stage, seed), so a rebuild gives the
-same file. Stage 3 can replay a share of stage-2 style single-turn questions (DESIGN.md, "Stages"), written
+same file. Stage 3 can replay a share of stage-2 style single-turn questions (see "Training" in
+docs/ARCHITECTURE.md), written
 with ``stage: 3`` and ``meta.replay = "stage2"``.
 """
 

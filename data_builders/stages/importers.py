@@ -26,7 +26,8 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -105,6 +106,28 @@ class ManifestIndex:
         return matches[0] if len(matches) == 1 else None
 
 
+@dataclass(frozen=True)
+class CorpusEntry:
+    """One corpus entry read by a format's parser, before it is joined to the manifest."""
+
+    sample_id: str
+    image: str
+    turns: list[tuple[str, str]]
+    label: str | None = None
+    mask: str | None = None
+
+
+@dataclass(frozen=True)
+class Skip:
+    """Why a format's parser skips an entry; ``sample_id`` None = the entry has no id (its position is used)."""
+
+    reason: str
+    sample_id: str | None = None
+
+
+EntryParser = Callable[[Any, str], "CorpusEntry | Skip"]
+
+
 def _first(entry: Mapping[str, Any], keys: tuple[str, ...]) -> Any:
     return next((entry[k] for k in keys if entry.get(k) not in (None, "")), None)
 
@@ -151,17 +174,10 @@ def _conversation(
 
 
 def _resolve(
-    sample_id: str,
-    image: str,
-    turns: list[tuple[str, str]],
-    label: str | None,
-    mask: str | None,
-    index: ManifestIndex | None,
-    dataset: str,
-    mask_format: str,
-    source: str,
+    entry: CorpusEntry, index: ManifestIndex | None, dataset: str, mask_format: str, source: str
 ) -> ConversationRecord | str:
     """A record, or the reason the entry is skipped."""
+    sample_id, image, turns, label, mask = entry.sample_id, entry.image, entry.turns, entry.label, entry.mask
     if not turns or not all(q is not None and a for q, a in turns):
         return "no question/answer text"
     text_label = verdict_from_text(turns[0][1])
@@ -189,6 +205,71 @@ def _clean_question(text: str) -> str:
     return _IMAGE_TOKEN.sub(" ", text).strip()
 
 
+def _import(
+    path: str | os.PathLike,
+    parse: EntryParser,
+    *,
+    source: str,
+    records: Iterable[SampleRecord] | None,
+    dataset: str,
+    mask_format: str,
+) -> tuple[list[ConversationRecord], list[dict[str, str]]]:
+    """Parse each entry of ``path`` with ``parse(entry, dataset)``, join it to ``records``; (records, skipped)."""
+    path = Path(path)
+    index = ManifestIndex(records) if records is not None else None
+    rows, skipped = [], []
+    for n, raw in enumerate(_load(path)):
+        entry = parse(raw, dataset)
+        if isinstance(entry, Skip):
+            skipped.append({"id": entry.sample_id or f"{path.name}#{n}", "reason": entry.reason})
+            continue
+        result = _resolve(entry, index, dataset, mask_format, source)
+        if isinstance(result, str):
+            skipped.append({"id": entry.sample_id, "reason": result})
+        else:
+            rows.append(result)
+    return rows, skipped
+
+
+def _fakeshield_entry(entry: Any, dataset: str) -> CorpusEntry | Skip:
+    """An MMTD-Set entry, LLaVA style (``conversations``) or MFLM style (``query`` / ``outputs``)."""
+    if not isinstance(entry, dict) or not entry.get("image"):
+        return Skip("entry without an image")
+    image = str(entry["image"])
+    sample_id = str(entry.get("id") or f"{dataset}/{image}")
+    if "conversations" in entry:
+        conv = entry["conversations"] or []
+        humans = [_clean_question(c.get("value", "")) for c in conv if c.get("from") == "human"]
+        gpts = [c.get("value", "") for c in conv if c.get("from") == "gpt"]
+        turns = list(zip(humans, gpts))
+    else:
+        question = str(entry.get("query") or pick(rng_for(sample_id), Q.EXPLAIN))
+        turns = [(_clean_question(question), entry.get("outputs"))]
+    return CorpusEntry(sample_id, image, turns, mask=entry.get("mask"))
+
+
+def _sida_entry(entry: Any, dataset: str) -> CorpusEntry | Skip:
+    """A SID-Set description entry (field names in the module docstring)."""
+    image = (
+        _first(entry, ("image", "image_path", "img_path", "path", "file_name", "filename"))
+        if isinstance(entry, dict)
+        else None
+    )
+    if image is None:
+        return Skip("entry without an image")
+    image = str(image)
+    sample_id = f"{dataset}/{image}"
+    text = _first(entry, ("description", "explanation", "text", "caption", "answer", "output", "outputs"))
+    question = _first(entry, ("question", "query", "prompt")) or pick(rng_for(sample_id), Q.EXPLAIN)
+    raw_label = _first(entry, ("label", "cls", "class"))
+    if isinstance(raw_label, str) and raw_label.strip().isdigit():
+        raw_label = int(raw_label)
+    label = SIDA_LABELS.get(raw_label.lower() if isinstance(raw_label, str) else raw_label)
+    if raw_label is not None and label is None:
+        return Skip(f"unknown label {raw_label!r}", sample_id)
+    return CorpusEntry(sample_id, image, [(_clean_question(str(question)), text)], label, entry.get("mask"))
+
+
 def import_fakeshield(
     path: str | os.PathLike,
     *,
@@ -197,35 +278,14 @@ def import_fakeshield(
     mask_format: str = "white_forged",
 ) -> tuple[list[ConversationRecord], list[dict[str, str]]]:
     """Read an MMTD-Set JSON file (LLaVA or MFLM style); returns (records, skipped)."""
-    path = Path(path)
-    index = ManifestIndex(records) if records is not None else None
-    rows, skipped = [], []
-    for n, entry in enumerate(_load(path)):
-        if not isinstance(entry, dict) or not entry.get("image"):
-            skipped.append({"id": f"{path.name}#{n}", "reason": "entry without an image"})
-            continue
-        image = str(entry["image"])
-        sample_id = str(entry.get("id") or f"{dataset}/{image}")
-        if "conversations" in entry:
-            conv = entry["conversations"] or []
-            humans = [_clean_question(c.get("value", "")) for c in conv if c.get("from") == "human"]
-            gpts = [c.get("value", "") for c in conv if c.get("from") == "gpt"]
-            turns = list(zip(humans, gpts))
-        else:
-            turns = [
-                (
-                    _clean_question(str(entry.get("query") or pick(rng_for(sample_id), Q.EXPLAIN))),
-                    entry.get("outputs"),
-                )
-            ]
-        result = _resolve(
-            sample_id, image, turns, None, entry.get("mask"), index, dataset, mask_format, "fakeshield"
-        )
-        if isinstance(result, str):
-            skipped.append({"id": sample_id, "reason": result})
-        else:
-            rows.append(result)
-    return rows, skipped
+    return _import(
+        path,
+        _fakeshield_entry,
+        source="fakeshield",
+        records=records,
+        dataset=dataset,
+        mask_format=mask_format,
+    )
 
 
 def import_sida(
@@ -236,38 +296,9 @@ def import_sida(
     mask_format: str = "white_forged",
 ) -> tuple[list[ConversationRecord], list[dict[str, str]]]:
     """Read a SID-Set description file; returns (records, skipped)."""
-    path = Path(path)
-    index = ManifestIndex(records) if records is not None else None
-    rows, skipped = [], []
-    for n, entry in enumerate(_load(path)):
-        image = (
-            _first(entry, ("image", "image_path", "img_path", "path", "file_name", "filename"))
-            if isinstance(entry, dict)
-            else None
-        )
-        if image is None:
-            skipped.append({"id": f"{path.name}#{n}", "reason": "entry without an image"})
-            continue
-        image = str(image)
-        sample_id = f"{dataset}/{image}"
-        text = _first(entry, ("description", "explanation", "text", "caption", "answer", "output", "outputs"))
-        question = _first(entry, ("question", "query", "prompt")) or pick(rng_for(sample_id), Q.EXPLAIN)
-        raw_label = _first(entry, ("label", "cls", "class"))
-        if isinstance(raw_label, str) and raw_label.strip().isdigit():
-            raw_label = int(raw_label)
-        label = SIDA_LABELS.get(raw_label.lower() if isinstance(raw_label, str) else raw_label)
-        if raw_label is not None and label is None:
-            skipped.append({"id": sample_id, "reason": f"unknown label {raw_label!r}"})
-            continue
-        turns = [(_clean_question(str(question)), text)]
-        result = _resolve(
-            sample_id, image, turns, label, entry.get("mask"), index, dataset, mask_format, "sida"
-        )
-        if isinstance(result, str):
-            skipped.append({"id": sample_id, "reason": result})
-        else:
-            rows.append(result)
-    return rows, skipped
+    return _import(
+        path, _sida_entry, source="sida", records=records, dataset=dataset, mask_format=mask_format
+    )
 
 
 IMPORTERS = {"fakeshield": import_fakeshield, "sida": import_sida}

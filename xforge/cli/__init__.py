@@ -20,6 +20,7 @@ GROUPS: dict[str, tuple[str, list[str]]] = {
     "chat": ("multi-turn chat about one image", ["xforge.cli.chat"]),
     "detect": ("analyse files, folders or a manifest into a predictions folder", ["xforge.cli.detect"]),
     "eval": ("score a predictions folder against a manifest", ["xforge.cli.evaluate"]),
+    "serve": ("a web page and an HTTP API for people and programs", ["xforge.cli.serve"]),
     "bench": ("run a benchmark script from scripts/", ["xforge.cli.bench"]),
 }
 
@@ -61,7 +62,12 @@ def main(argv: list[str] | None = None) -> int:
     if func is None:
         parser.parse_args([*argv, "--help"])
         return 2
-    return int(func(args) or 0)
+    try:
+        return int(func(args) or 0)
+    except KeyboardInterrupt:
+        # Work already written stays (lines and masks are written whole); a rerun resumes from there.
+        print("xforge: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

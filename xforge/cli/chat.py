@@ -75,11 +75,17 @@ class _Console:
         """The next line, or None at end of input."""
         if self.interactive:
             try:
-                return input(PROMPT)
+                return _valid_text(input(PROMPT))
             except EOFError:
                 print()
                 return None
-        line = sys.stdin.readline()
+        raw = getattr(sys.stdin, "buffer", None)
+        # Bytes, decoded here: a strict text stdin would raise on the first invalid UTF-8 line.
+        line = (
+            raw.readline().decode("utf-8", "replace")
+            if raw is not None
+            else _valid_text(sys.stdin.readline())
+        )
         if not line:
             return None
         if line.strip() and not self.as_json:
@@ -92,6 +98,12 @@ class _Console:
 
     def error(self, text: str) -> None:
         print(f"error: {text}", file=sys.stderr, flush=True)
+
+
+def _valid_text(line: str) -> str:
+    """Undecodable input bytes (Python keeps them as lone surrogates) become U+FFFD, so every answer, file
+    and saved conversation stays valid UTF-8."""
+    return line.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 def _write_history(readline, path: Path) -> None:
@@ -116,10 +128,12 @@ def _write_outputs(session, out: Path) -> None:
 
 
 def _save(session, out: Path, target: str | None) -> Path:
-    path = Path(target) if target else out / f"{session.image.name}_chat.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(session.to_dict(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    return path
+    """Write the conversation as JSON through a temp file: a failure leaves any existing file untouched."""
+    from xforge.atomic import atomic_write, check_writable_file
+
+    path = Path(target).expanduser() if target else out / f"{session.image.name}_chat.json"
+    text = json.dumps(session.to_dict(), indent=2, ensure_ascii=False) + "\n"
+    return atomic_write(check_writable_file(path), text)
 
 
 def _same_finding(a, b) -> bool:
@@ -168,20 +182,29 @@ def _command(console: _Console, session, line: str, out: Path) -> bool:
         h, w = session.image.array.shape[:2]
         console.say(f"now talking about {arg} ({w}x{h}); the conversation starts afresh")
     elif name == "/save":
-        console.say(f"saved the conversation to {_save(session, out, arg or None)}")
+        try:
+            console.say(
+                f"saved the conversation to {_save(session, out, arg.strip(chr(39) + chr(34)) or None)}"
+            )
+        except (OSError, ValueError) as exc:  # the chat goes on: the user can /save elsewhere
+            console.error(f"could not save the conversation: {exc}")
     else:
         console.error(f"unknown command {name}; /help lists them")
     return True
 
 
 def run(args: argparse.Namespace) -> int:
-    """Exit code 0 after a chat, 2 when the engine or the first image cannot be loaded."""
+    """Exit code 0 after a chat; 2 when --out cannot be written or the engine or the first image cannot be
+    loaded (nothing was answered)."""
     from xforge.data.images import ImageReadError
 
     setup_logging(args.verbose)
+    from xforge.atomic import check_writable_dir
+
     console = _Console(args.json)
     out = Path(args.out)
     try:
+        check_writable_dir(out)
         detector = detector_from_args(args)
         session = detector.chat(args.image)
     except (ImageReadError, OSError, ValueError) as exc:
@@ -195,6 +218,9 @@ def run(args: argparse.Namespace) -> int:
         except KeyboardInterrupt:
             print()
             break
+        except UnicodeDecodeError:  # a terminal whose encoding is not UTF-8
+            console.error("could not decode that line; please type it again")
+            continue
         if line is None:
             break
         line = line.strip()

@@ -118,8 +118,10 @@ def _add_protocol_epilog(parser: argparse.ArgumentParser) -> None:
 
 def _report_skips(skips, out_path: Path) -> None:
     """Print the first skips and write all of them as JSONL: a skip is never silent."""
+    from xforge.atomic import atomic_open
+
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(out_path, "w", encoding="utf-8") as f:
+    with atomic_open(out_path, "w") as f:
         for dataset, skip in skips:
             f.write(json.dumps({"dataset": dataset, "path": skip.path, "reason": skip.reason}) + "\n")
     if not skips:
@@ -131,18 +133,30 @@ def _report_skips(skips, out_path: Path) -> None:
         print(f"  ... and {len(skips) - MAX_SKIPS_SHOWN} more", file=sys.stderr)
 
 
+def _skips_path(out: Path) -> Path:
+    return out.with_name(out.stem + ".skipped.jsonl")
+
+
 def cmd_build(args) -> int:
+    """Exit 0 with a manifest written; 2 when nothing was written (bad usage, root, output or no sample)."""
     from data_builders.adapters.base import DatasetRootError
     from data_builders.registry import get_adapter
+    from xforge.atomic import check_writable_file
     from xforge.data.manifest import write_jsonl
 
     try:
         adapter = get_adapter(args.dataset)
+        # Outputs are checked before the scan, which can take hours on a large dataset.
+        check_writable_file(args.out)
+        check_writable_file(_skips_path(args.out))
     except KeyError as exc:
         print(f"error: {exc.args[0]}", file=sys.stderr)
         return 2
-    with tqdm(desc=f"{adapter.key}: reading headers", unit="file", total=None) as bar:
-        try:
+    except OSError as exc:
+        print(f"error: --out {exc}", file=sys.stderr)
+        return 2
+    try:
+        with tqdm(desc=f"{adapter.key}: reading headers", unit="file", total=None) as bar:
             result = adapter.build(
                 args.root,
                 workers=args.workers,
@@ -150,15 +164,20 @@ def cmd_build(args) -> int:
                 resize_masks=args.resize_masks,
                 verify=args.verify,
             )
-        except DatasetRootError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
+    except DatasetRootError as exc:  # printed after the bar is closed, so the error is the last line
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    skips = [(adapter.key, s) for s in result.skips]
+    if not result.records:
+        _report_skips(skips, _skips_path(args.out))
+        print(
+            f"error: no usable sample of {adapter.key} in {args.root}; no manifest written", file=sys.stderr
+        )
+        return 2
     n = write_jsonl(args.out, result.records)
     labels = Counter(r.label for r in result.records)
     print(f"wrote {n} records to {args.out} ({', '.join(f'{v} {k}' for k, v in sorted(labels.items()))})")
-    _report_skips(
-        [(adapter.key, s) for s in result.skips], args.out.with_name(args.out.stem + ".skipped.jsonl")
-    )
+    _report_skips(skips, _skips_path(args.out))
     return 0
 
 
@@ -168,12 +187,19 @@ def cmd_split(args) -> int:
 
     try:
         protocol = get_protocol(args.protocol)
-        roots = parse_roots(args.root)
+        roots = parse_roots(args.root, must_exist=True)
     except (KeyError, ValueError) as exc:
         print(f"error: {exc.args[0]}", file=sys.stderr)
         return 2
     if not roots:
         print("error: give at least one --root KEY=PATH (see --help)", file=sys.stderr)
+        return 2
+    from xforge.atomic import check_writable_dir
+
+    try:
+        check_writable_dir(args.out)
+    except OSError as exc:
+        print(f"error: --out {exc}", file=sys.stderr)
         return 2
     with tqdm(desc=f"{protocol.name}: reading headers", unit="file", total=None) as bar:
         result = build_protocol(
@@ -195,6 +221,13 @@ def cmd_split(args) -> int:
         what = f"{count} listed samples" if count is not None else "its samples (built from its folder)"
         print(f"note: no --root {dataset}=PATH given: {what} not built", file=sys.stderr)
     _report_skips(result.skips, args.out / "skipped.jsonl")
+    if not any(result.records.values()):
+        print(
+            f"error: protocol {protocol.name} built no record from the roots given "
+            f"({', '.join(sorted(roots))}); see the notes above",
+            file=sys.stderr,
+        )
+        return 2
     return 0
 
 

@@ -9,6 +9,12 @@ import sys
 
 logger = logging.getLogger(__name__)
 
+EXIT_CODES = """exit codes:
+  0  every image has an answer (this run's or an earlier one's)
+  1  some images have an 'error' line (listed in predictions.jsonl and on stderr)
+  2  nothing was analysed: bad usage, no image in the inputs, a bad manifest or root,
+     an unwritable --out, or an engine that cannot be loaded"""
+
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     """The options that choose and load an engine (shared by ``chat`` and ``detect``)."""
@@ -46,15 +52,23 @@ def detector_from_args(args: argparse.Namespace):
 
     if not args.model:
         return Detector.default()
-    return Detector.from_pretrained(
-        args.model,
-        device=args.device,
-        dtype=args.dtype,
-        load_in_4bit=args.load_in_4bit,
-        load_in_8bit=args.load_in_8bit,
-        trust_remote_code=args.trust_remote_code,
-        max_new_tokens=args.max_new_tokens,
-    )
+    try:
+        return Detector.from_pretrained(
+            args.model,
+            device=args.device,
+            dtype=args.dtype,
+            load_in_4bit=args.load_in_4bit,
+            load_in_8bit=args.load_in_8bit,
+            trust_remote_code=args.trust_remote_code,
+            max_new_tokens=args.max_new_tokens,
+        )
+    except (OSError, ValueError):
+        raise  # these already name the file and the problem
+    except (TypeError, KeyError, AttributeError, RuntimeError, ImportError) as exc:
+        # A hand-edited config or a checkpoint from another version fails deep inside the loaders:
+        # one line naming the checkpoint (-v logs the traceback).
+        logger.info("loading %s failed", args.model, exc_info=True)
+        raise ValueError(f"{args.model}: cannot load the checkpoint ({type(exc).__name__}: {exc})") from None
 
 
 def setup_logging(verbose: bool) -> None:
@@ -69,9 +83,11 @@ def register(subparsers) -> None:
         help="analyse files, folders or a manifest into a predictions folder",
         description=(
             "Analyse images and write DIR/predictions.jsonl (one line per image) and DIR/masks/<id>.png "
-            "(probability map x 255). A rerun into the same DIR skips images already done; an unreadable "
-            "image gets a line with 'error' set and the run goes on."
+            "(probability map x 255). A rerun into the same DIR resumes: images already done are skipped, "
+            "images whose file changed are analysed again, and images with an 'error' line are retried. An "
+            "unreadable image gets a line with 'error' set and the run goes on.\n\n" + EXIT_CODES
         ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders, or .jsonl manifests")
     p.add_argument("--out", required=True, metavar="DIR", help="predictions folder (created if missing)")
@@ -85,6 +101,14 @@ def register(subparsers) -> None:
         help="dataset root for manifest inputs (repeatable; XFORGE_ROOT_<KEY> works too)",
     )
     p.add_argument("--batch-size", type=int, default=1, metavar="N", help="images per model call (default 1)")
+    p.add_argument(
+        "--no-retry-errors",
+        action="store_true",
+        help="on a rerun, keep the error lines of an earlier run instead of analysing those images again",
+    )
+    p.add_argument(
+        "--allow-empty", action="store_true", help="exit 0 when the inputs hold no image (default: exit 2)"
+    )
     p.add_argument("--json", action="store_true", help="print the run summary as JSON")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("-v", "--verbose", action="store_true", help="log what happens")
@@ -93,16 +117,16 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Exit code 0 when every image was analysed, 1 when some got an error line, 2 on bad usage."""
+    """Exit codes: see EXIT_CODES."""
     from xforge.data.manifest import ManifestError, parse_roots
-    from xforge.inference.detect import run_detect
+    from xforge.inference.detect import NoInputError, run_detect
 
     setup_logging(args.verbose)
     if args.batch_size < 1:
         print(f"error: --batch-size must be >= 1, got {args.batch_size}", file=sys.stderr)
         return 2
     try:
-        roots = parse_roots(args.root)
+        roots = parse_roots(args.root, must_exist=True)
         detector = detector_from_args(args)
         summary = run_detect(
             args.inputs,
@@ -113,15 +137,18 @@ def run(args: argparse.Namespace) -> int:
             roots=roots,
             batch_size=args.batch_size,
             progress=not args.no_progress,
+            retry_errors=not args.no_retry_errors,
+            allow_empty=args.allow_empty,
         )
-    except (ManifestError, OSError, ValueError) as exc:
+    except (ManifestError, NoInputError, OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if args.json:
         print(json.dumps(summary))
     else:
+        extra = f", {summary['retried']} retried" if summary["retried"] else ""
         print(
-            f"{summary['done']} analysed, {summary['errors']} with errors, {summary['skipped']} already done "
-            f"(engine: {summary['engine']}) -> {summary['predictions']}"
+            f"{summary['done']} analysed, {summary['errors']} with errors, {summary['skipped']} already done"
+            f"{extra} (engine: {summary['engine']}) -> {summary['predictions']}"
         )
-    return 1 if summary["errors"] else 0
+    return 1 if summary["errors"] or summary["kept_errors"] else 0

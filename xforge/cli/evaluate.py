@@ -21,6 +21,12 @@ from eval.scoring import METRIC_GROUPS, SCORE_SOURCES
 
 log = logging.getLogger(__name__)
 CLASSICAL = "classical"
+EXIT_CODES = """exit codes:
+  0  report written; every image is in the metrics (missing or unusable predictions as failures,
+     counted on the console)
+  1  report written, but some images are left out of the metrics (a ground truth that cannot be
+     used, or --skip-missing); the console says how many, per_image.csv why
+  2  no report: bad usage, a manifest without records, unreadable inputs, no predictions.jsonl"""
 
 
 def register(subparsers) -> None:
@@ -28,7 +34,9 @@ def register(subparsers) -> None:
         "eval",
         help="score a predictions folder against a manifest",
         description="Score predictions (or a model, run through `xforge detect` first) against manifests: "
-        "detection, localization, explanation and grounding metrics, named as the papers name them.",
+        "detection, localization, explanation and grounding metrics, named as the papers name them.\n\n"
+        + EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--manifest", nargs="+", required=True, metavar="FILE", help="manifest(s) (.jsonl)")
     p.add_argument(
@@ -59,6 +67,18 @@ def register(subparsers) -> None:
     )
     p.add_argument(
         "--threshold", type=float, default=0.5, help="fixed pixel and image threshold (default 0.5)"
+    )
+    p.add_argument(
+        "--skip-missing",
+        action="store_true",
+        help="leave images whose prediction is missing or unusable out of every metric (labelled so in the "
+        "report); by default they are scored as answers that found nothing (score 0, empty mask)",
+    )
+    p.add_argument(
+        "--resize-masks",
+        action="store_true",
+        help="resample a ground-truth mask whose size differs from its image (nearest neighbour, noted per "
+        "image); by default such an image is left out and reported",
     )
     p.add_argument(
         "--references",
@@ -107,7 +127,7 @@ def register(subparsers) -> None:
 
 
 def _detector(args: argparse.Namespace):
-    """The Detector ``--model`` names (contract E); a clear error when detection cannot be built here."""
+    """The Detector ``--model`` names (as ``xforge detect``); a clear error when it cannot be built here."""
     try:
         from xforge.cli.detect import detector_from_args
         from xforge.inference import Detector
@@ -129,7 +149,7 @@ def run(args: argparse.Namespace) -> int:
     from xforge.data.manifest import ManifestError, parse_roots
 
     try:
-        roots = parse_roots(args.root)
+        roots = parse_roots(args.root, must_exist=True)
         perturbations = parse_perturbations(args.perturb)
         metrics = tuple(m.strip() for m in args.metrics.split(",") if m.strip())
         kw = {} if args.workers is None else {"workers": args.workers}
@@ -139,6 +159,8 @@ def run(args: argparse.Namespace) -> int:
             inverted=args.inverted,
             border=args.border,
             score_from=args.score_from,
+            skip_missing=args.skip_missing,
+            resize_masks=args.resize_masks,
             css_model=args.css_model,
             device=args.device or "cpu",
             **kw,
@@ -202,10 +224,35 @@ def run(args: argparse.Namespace) -> int:
                 document = add_robustness(out, document, robust, options)
     except (EvalError, ManifestError, ValueError, OSError) as exc:
         print(f"xforge eval: {exc}", file=sys.stderr)
-        return 1
+        return 2
     if not document:  # not the main process
         return 0
+    left_out = _say_counts(document["average"], args.skip_missing)
     print(f"report: {out / 'metrics.md'}")
     if args.json:
         print(json.dumps(document["average"], indent=2))
-    return 0
+    return 1 if left_out else 0
+
+
+def _say_counts(avg: dict, skip_missing: bool) -> int:
+    """One stderr line per kind of problem, so none is silent; returns how many images were left out."""
+    missing, errors = avg.get("n_missing", 0), avg.get("n_errors", 0)
+    failures, left_out = avg.get("n_scored_as_failure", 0), avg.get("n_left_out", 0)
+    if missing or errors:
+        how = (
+            "left out of every metric (--skip-missing)" if skip_missing else f"{failures} scored as failures"
+        )
+        print(
+            f"xforge eval: {missing} images have no prediction and {errors} an unusable prediction or ground "
+            f"truth: {how} (reasons in per_image.csv)",
+            file=sys.stderr,
+        )
+    if left_out:
+        print(f"xforge eval: {left_out} of {avg.get('n_images', 0)} images are in no metric", file=sys.stderr)
+    if avg.get("n_gt_resized"):
+        print(
+            f"xforge eval: {avg['n_gt_resized']} ground-truth masks resampled to their image's size "
+            "(--resize-masks)",
+            file=sys.stderr,
+        )
+    return left_out

@@ -1,4 +1,4 @@
-"""Conversation records: the training examples of the three stages (DESIGN.md, "Data contract").
+"""Conversation records: the training examples of the three stages (docs/ARCHITECTURE.md, "Formats").
 
 One JSON object per line. ``messages`` is in the chat-template form transformers processors take
 (``{"role": ..., "content": [{"type": "image"}, {"type": "text", "text": ...}]}``); an assistant turn that

@@ -18,7 +18,10 @@ Decisions (documented because they change pixels):
 
 from __future__ import annotations
 
+import errno
 import os
+import threading
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,6 +34,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 # largest is ~22 MP). A larger max_pixels works up to Pillow's own limit (raise Image.MAX_IMAGE_PIXELS
 # to go beyond; Pillow then warns for such files).
 DEFAULT_MAX_PIXELS = Image.MAX_IMAGE_PIXELS or 89_478_485
+_OPEN_LOCK = threading.Lock()
 
 _EXIF_ORIENTATION = 0x0112
 # Orientations 5..8 rotate by 90 degrees, so width and height swap (EXIF 2.32, tag 274).
@@ -50,7 +54,12 @@ def open_image(path: str | os.PathLike) -> Image.Image:
     """Open lazily (header only) and turn every failure into an ImageReadError naming the file."""
     path = os.fspath(path)
     try:
-        return Image.open(path)
+        # Pillow warns (DecompressionBombWarning) from its own threshold, which is our default limit: its raw
+        # warning is silenced and _check_pixels refuses the file with a message naming it. catch_warnings
+        # swaps process-wide state, hence the lock (opening reads the header only, so it is short).
+        with _OPEN_LOCK, warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            return Image.open(path)
     except FileNotFoundError:
         raise ImageReadError(path, "no such file") from None
     except IsADirectoryError:
@@ -64,7 +73,13 @@ def open_image(path: str | os.PathLike) -> Image.Image:
         if size == 0:
             raise ImageReadError(path, "empty file (0 bytes)") from None
         raise ImageReadError(path, f"not a recognised image format ({size} bytes)") from None
-    except (OSError, SyntaxError, ValueError) as exc:
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise ImageReadError(path, "symbolic link loop (the link leads back to itself)") from None
+        if exc.errno is not None:
+            raise ImageReadError(path, f"cannot open the file ({exc.strerror})") from None
+        raise ImageReadError(path, f"cannot read the image header ({exc})") from None
+    except (SyntaxError, ValueError) as exc:
         raise ImageReadError(path, f"cannot read the image header ({exc})") from None
 
 

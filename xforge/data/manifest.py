@@ -18,53 +18,110 @@ class ManifestError(ValueError):
 
 
 def write_jsonl(path: str | os.PathLike, rows: Iterable[SampleRecord | Mapping[str, Any]]) -> int:
-    """Write records to ``path`` atomically (temp file + rename); returns the number written."""
+    """Write records to ``path`` atomically (temp file + rename, removed on failure); returns the number written."""
+    from xforge.atomic import atomic_open
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
     n = 0
-    with open(tmp, "w", encoding="utf-8") as f:
+    # A file name that is not valid UTF-8 reaches us as lone surrogates; "backslashreplace" writes them as
+    # the JSON escape \udcXX, which reads back as the same name.
+    with atomic_open(path, "w", errors="backslashreplace") as f:
         for row in rows:
             data = row.to_dict() if isinstance(row, SampleRecord) else dict(row)
             f.write(json.dumps(data, ensure_ascii=False) + "\n")
             n += 1
-    os.replace(tmp, path)
     return n
 
 
 def iter_jsonl(path: str | os.PathLike) -> Iterator[dict[str, Any]]:
     """Yield the JSON objects of a JSONL file; blank lines are skipped, a bad line raises naming file:line."""
+    for _, obj in iter_jsonl_lines(path):
+        yield obj
+
+
+def iter_jsonl_lines(path: str | os.PathLike) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Like :func:`iter_jsonl`, with each object's line number."""
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise ManifestError(f"{path}: manifest not found")
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
+    if not path.is_file():
+        raise ManifestError(f"{path}: manifest is not a file")
+    try:
+        f = open(path, "rb")
+    except OSError as exc:
+        raise ManifestError(f"{path}: cannot open the manifest ({exc.strerror or exc})") from None
+    with f:
+        for lineno, raw in enumerate(f, 1):
+            if not raw.strip():
                 continue
             try:
-                obj = json.loads(line)
+                obj = json.loads(raw.decode("utf-8"))
+            except UnicodeDecodeError:
+                raise ManifestError(f"{path}:{lineno}: not valid UTF-8") from None
             except json.JSONDecodeError as exc:
                 raise ManifestError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from None
             if not isinstance(obj, dict):
                 raise ManifestError(f"{path}:{lineno}: expected a JSON object, got {type(obj).__name__}")
-            yield obj
+            yield lineno, obj
+
+
+# Field -> (accepted JSON types, may be null); checked before SampleRecord sees the values, so a wrong type
+# is an error naming the line instead of an AttributeError deep in the code.
+_FIELD_TYPES: dict[str, tuple[tuple[type, ...], bool]] = {
+    "id": ((str,), False),
+    "dataset": ((str,), False),
+    "split": ((str,), False),
+    "image": ((str,), False),
+    "label": ((str,), False),
+    "mask": ((str,), True),
+    "mask_format": ((str,), True),
+    "manipulation": ((list,), True),
+    "width": ((int,), True),
+    "height": ((int,), True),
+    "original": ((str,), True),
+    "meta": ((dict,), True),
+}
+_JSON_NAMES = {str: "a string", int: "an integer", list: "a list", dict: "an object"}
+
+
+def check_record_types(obj: Mapping[str, Any]) -> None:
+    """Raise :class:`RecordError` naming the first field whose JSON type is wrong (``"id": 123``...)."""
+    for name, (types, nullable) in _FIELD_TYPES.items():
+        if name not in obj:
+            continue
+        value = obj[name]
+        if value is None and nullable:
+            continue
+        if isinstance(value, bool) or not isinstance(value, types):
+            want = " or ".join(_JSON_NAMES[t] for t in types) + (" or null" if nullable else "")
+            raise RecordError(f"field {name!r} must be {want}, got {json.dumps(value)[:60]}")
+        if types == (str,) and name in ("id", "image") and not value.strip():
+            raise RecordError(f"field {name!r} is empty")
+    manipulation = obj.get("manipulation") or []
+    if not all(isinstance(m, str) for m in manipulation):
+        raise RecordError(
+            f"field 'manipulation' must be a list of strings, got {json.dumps(manipulation)[:60]}"
+        )
 
 
 def read_manifest(path: str | os.PathLike) -> list[SampleRecord]:
-    """Read and validate every record of a manifest."""
+    """Read and validate every record of a manifest; a bad record raises :class:`ManifestError` at file:line."""
     records = []
-    for lineno, obj in enumerate(iter_jsonl(path), 1):
+    for lineno, obj in iter_jsonl_lines(path):
         try:
+            check_record_types(obj)
             records.append(SampleRecord.from_dict(obj))
-        except (RecordError, TypeError) as exc:
-            raise ManifestError(f"{path}: record {lineno}: {exc}") from None
+        except (RecordError, TypeError, ValueError) as exc:
+            raise ManifestError(f"{path}:{lineno}: {exc}") from None
     return records
 
 
-def parse_roots(pairs: Iterable[str] | None) -> dict[str, Path]:
+def parse_roots(pairs: Iterable[str] | None, *, must_exist: bool = False) -> dict[str, Path]:
     """Parse ``KEY=PATH`` strings (``--root`` flags) and ``XFORGE_ROOT_<KEY>`` environment variables.
 
-    Flags win over the environment.
+    Flags win over the environment. ``must_exist``: a flag's PATH that is not a folder raises ValueError
+    (the environment may name roots of datasets this run does not read, so those are not checked).
     """
     roots: dict[str, Path] = {
         k[len(ROOT_ENV_PREFIX) :].lower(): Path(v)
@@ -75,16 +132,20 @@ def parse_roots(pairs: Iterable[str] | None) -> dict[str, Path]:
         key, sep, value = pair.partition("=")
         if not sep or not key or not value:
             raise ValueError(f"--root expects KEY=PATH, got {pair!r}")
+        if must_exist and not Path(value).is_dir():
+            what = "is not a folder" if Path(value).exists() else "no such folder"
+            raise ValueError(f"--root {pair}: {what}")
         roots[key.strip().lower()] = Path(value)
     return roots
 
 
 def resolve_path(root: str | os.PathLike, relative: str) -> Path:
     """Join a manifest path to its root, refusing paths that escape the root (``../../x``, absolute paths)."""
-    root_path = Path(root).resolve()
+    # realpath, not Path.resolve: the latter raises RuntimeError on a symbolic link loop
+    root_path = Path(os.path.realpath(root))
     if os.path.isabs(relative):
         raise ManifestError(f"{relative!r}: manifest paths must be relative to the dataset root {root_path}")
-    full = (root_path / relative).resolve()
+    full = Path(os.path.realpath(root_path / relative))
     if full != root_path and root_path not in full.parents:
         raise ManifestError(f"{relative!r}: path escapes the dataset root {root_path}")
     return full

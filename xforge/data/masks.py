@@ -4,6 +4,8 @@ Formats (``xforge.data.schema.MASK_FORMATS``), with the dataset conventions they
 
 - ``white_forged``: gray level > 127 is forged (CASIA, COVERAGE, IMD2020, tampCOCO, CocoGlide, ...).
   Thresholding at mid-gray rather than ``> 0`` keeps JPEG ringing in re-saved masks out of the forged area.
+- ``nonzero_forged``: any gray level > 0 is forged (SafireMS-Auto: SAFIRE's loader,
+  ``ForensicsEval/data/abstract.py``, sets every non-zero pixel to 1).
 - ``black_forged``: gray level < 128 is forged (NIST16 reference masks, DSO-1 -- inverted masks).
 - ``columbia_edge``: Columbia's colour masks (``edgemask/*_edgemask.jpg``): the spliced region is green,
   the region from the host camera red; forged = green channel high and red low. The masks are JPEGs, so
@@ -104,6 +106,8 @@ def _decode(path: Path, mask_format: str) -> np.ndarray:
     gray = _read_channels(path, rgb=False)
     if mask_format == "white_forged":
         return (gray > 127).astype(np.uint8)
+    if mask_format == "nonzero_forged":
+        return (gray > 0).astype(np.uint8)
     if mask_format == "black_forged":
         return (gray < 128).astype(np.uint8)
     if mask_format == "dolos":

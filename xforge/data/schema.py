@@ -1,4 +1,4 @@
-"""The sample record of a manifest (DESIGN.md, "Data contract").
+"""The sample record of a manifest (docs/ARCHITECTURE.md, "Formats").
 
 One JSON object per line. Paths are relative to the dataset's root, which is given at read time
 (``--root KEY=PATH``), so a manifest moves between machines unchanged.
@@ -25,6 +25,7 @@ MANIPULATIONS = (
 # How a mask file is turned into 0/1 (or source indices); see xforge.data.masks.decode_mask.
 MASK_FORMATS = (
     "white_forged",  # >127 is forged (most datasets)
+    "nonzero_forged",  # >0 is forged (SafireMS-Auto, read as its authors' loader reads it)
     "black_forged",  # <128 is forged (NIST16, DSO-1 style inversions)
     "columbia_edge",  # Columbia's colour edge masks: green = spliced
     "npz",  # FantasticReality: a numpy .npz archive holding the mask

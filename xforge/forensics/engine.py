@@ -40,7 +40,7 @@ STRONG_LOGIT = 1.0  # a cue "counts" in the explanation when it adds at least th
 
 @dataclass
 class ForensicResult:
-    """The engine's answer (contract D in the project's cross-area contracts)."""
+    """The engine's answer: what ``xforge.inference.classical_backend`` turns into an ``AnalysisResult``."""
 
     verdict: str  # "tampered" | "authentic"
     score: float  # calibrated probability that the image is edited

@@ -180,15 +180,21 @@ def _confidence(res, _question: str) -> str:
     )
 
 
+def cue_lines(evidence: dict[str, Any]) -> list[str]:
+    """One line per cue, largest share of the decision first: ``"<cue>: +1.54, <what it measured>"``."""
+    parts = evidence.get("contributions") or {}
+    return [
+        f"{CUE_NAMES.get(c, c)}: {parts[c]:+.2f}, {_cue_details(c, evidence)}"
+        for c in sorted(parts, key=parts.get, reverse=True)
+    ]
+
+
 def _why(res, _question: str) -> str:
     ev = res.evidence
     if ev.get("too_small"):
         return "the image is too small for its cues to be measured, so there is no evidence either way."
     parts = ev.get("contributions") or {}
-    lines = [
-        f"- {CUE_NAMES.get(c, c)}: {parts[c]:+.2f}, {_cue_details(c, ev)}"
-        for c in sorted(parts, key=parts.get, reverse=True)
-    ]
+    lines = [f"- {line}" for line in cue_lines(ev)]
     head = (
         f"its verdict ({res.verdict}, score {res.score:.2f}) fuses {len(parts)} cues; each line gives the cue's share of "
         f"the decision (cues adding at least {STRONG_LOGIT:.1f} count as evidence) and what it measured:"

@@ -32,17 +32,19 @@ def make_overlay(image: np.ndarray, mask: np.ndarray, *, alpha: float = 0.45) ->
 
 
 def write_png(path: str | os.PathLike, rgb_or_gray: np.ndarray) -> Path:
-    """Write an RGB (or grayscale) uint8 array as PNG with OpenCV; the error names the file."""
+    """Write an RGB (or grayscale) uint8 array as PNG, atomically (temp file + rename); errors name the file."""
     import cv2
+
+    from xforge.predictions import write_png_atomic
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     arr = np.asarray(rgb_or_gray)
+    if arr.dtype != np.uint8:
+        arr = np.clip(arr, 0, 255).astype(np.uint8)
     if arr.ndim == 3:
         arr = cv2.cvtColor(arr, cv2.COLOR_RGB2BGR)  # OpenCV writes BGR
-    if not cv2.imwrite(str(path), arr):
-        raise OSError(f"{path}: could not write PNG")
-    return path
+    return write_png_atomic(path, arr)
 
 
 def write_overlay(

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 VERDICTS = ("tampered", "authentic")
-MASK_THRESHOLD = 0.5  # the fixed threshold the evaluation uses for pixel F1/IoU (DESIGN.md, "Evaluation")
+MASK_THRESHOLD = 0.5  # the fixed threshold of the evaluation's pixel F1/IoU (eval.metrics.localization)
 
 
 def regions_from_mask(mask: np.ndarray, min_area: int = 1) -> list[dict[str, Any]]:

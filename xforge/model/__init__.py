@@ -1,6 +1,6 @@
 """The xforge model: VLM + LoRA emits <SEG>, SAM2 decodes the mask, a forensic stream sees the pixels.
 
-See DESIGN.md ("Model contract") and ``xforge.model.modeling``.
+See docs/ARCHITECTURE.md ("From an image to an answer") and ``xforge.model.modeling``.
 """
 
 from xforge.model.config import XForgeConfig

@@ -28,6 +28,10 @@ class UnsafeCheckpointError(ValueError):
     """The checkpoint's weights are in pickle format, which xforge never loads."""
 
 
+class CorruptCheckpointError(ValueError):
+    """A safetensors file of the checkpoint cannot be read (truncated download, disk error...)."""
+
+
 def resolve_checkpoint(path_or_id: str | os.PathLike) -> Path:
     """A local folder for ``path_or_id``: the folder itself, or a Hub snapshot of its safe files."""
     path = Path(path_or_id)
@@ -49,13 +53,28 @@ def resolve_checkpoint(path_or_id: str | os.PathLike) -> Path:
 
 
 def refuse_pickle(directory: Path) -> None:
-    """Raise if weights in ``directory`` (or its adapter/backbone folders) are stored as pickles."""
+    """Raise if weights in ``directory`` (or its adapter/backbone folders) are stored as pickles, or if one
+    of its safetensors files is corrupt (:func:`check_safetensors`): both before anything is loaded."""
     for sub in (directory, directory / ADAPTER_DIR, directory / BACKBONE_DIR):
         if not sub.is_dir():
             continue
+        for path in sorted(sub.glob("*.safetensors")):
+            check_safetensors(path)
         pickles = sorted(p.name for p in sub.iterdir() if p.suffix in PICKLE_SUFFIXES)
         if pickles:
             raise UnsafeCheckpointError(
                 f"{sub}: refusing to load pickle weights ({', '.join(pickles)}); xforge loads safetensors only "
                 "(convert with safetensors.torch.save_file)"
             )
+
+
+def check_safetensors(path: Path) -> None:
+    """Raise :class:`CorruptCheckpointError` naming ``path`` when its header does not parse or does not
+    cover the file (truncated); safetensors' own error names no file. Reads the header only (mmap)."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt"):
+            pass
+    except Exception as exc:  # noqa: BLE001 -- SafetensorError, OSError: either way the file is unusable
+        raise CorruptCheckpointError(f"{path}: corrupt or truncated safetensors file ({exc})") from None

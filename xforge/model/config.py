@@ -49,7 +49,7 @@ class XForgeConfig:
     lora_alpha: int = 32
     lora_dropout: float = 0.05
     lora_target_modules: str | None = None
-    # Loss weights (DESIGN.md: 1.0 / 2.0 / 0.5), detection-score BCE, optional edge-aware BCE.
+    # Loss weights: text 1.0, mask BCE 2.0, mask Dice 0.5, detection-score BCE, optional edge-aware BCE.
     text_loss_weight: float = 1.0
     bce_loss_weight: float = 2.0
     dice_loss_weight: float = 0.5

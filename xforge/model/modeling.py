@@ -1,6 +1,6 @@
 """XForgeModel: a VLM with LoRA emits ``<SEG>``; SAM2 turns each ``<SEG>`` hidden state into a mask.
 
-Data flow (DESIGN.md, "Model contract")::
+Data flow (docs/ARCHITECTURE.md, "From an image to an answer")::
 
     image ─┬─ backbone vision tower ──> VLM (+LoRA) ──> text, hidden states
            │                                  │ <SEG> positions (from input_ids)

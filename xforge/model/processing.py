@@ -178,9 +178,9 @@ class XForgeProcessor:
 
     # ------------------------------------------------------------------------------------ batching
     def collate(self, examples: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-        """Training batch from examples ``{"messages", "image", "masks", "label"}`` (contract B).
+        """Training batch from examples ``{"messages", "image", "masks", "label"}`` (``ConversationDataset``).
 
-        Returns the backbone's tensors (``input_ids``, ``attention_mask``, pixel inputs), ``labels`` (-100
+        Returns the HF processor's tensors (``input_ids``, ``attention_mask``, pixel inputs), ``labels`` (-100
         outside assistant turns), ``sam_pixel_values`` ``(B, 3, S, S)``, ``target_masks`` (list of
         ``(n_i, H_i, W_i)`` uint8 0/1 tensors, one mask per ``<SEG>`` in reading order; non-zero input pixels
         count as forged), ``original_sizes``

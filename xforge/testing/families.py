@@ -7,10 +7,11 @@ vision markers; LLaVA-1.5's ``USER: <image>\\n... ASSISTANT:``).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import torch
-from transformers import PreTrainedModel, ProcessorMixin
+from transformers import PretrainedConfig, PreTrainedModel, ProcessorMixin
 
 from xforge.testing.tokenizer import build_bpe_tokenizer
 
@@ -135,6 +136,37 @@ def tiny_qwen2_5_vl(
         chat_template=QWEN_CHAT_TEMPLATE,
     )
     return Qwen2_5_VLForConditionalGeneration(config), processor
+
+
+def qwen2_5_vl_config_and_processor(
+    architecture: Mapping[str, Any],
+    image_processor_kwargs: Mapping[str, Any] | None = None,
+    vocab: VocabSpec | None = None,
+) -> tuple[PretrainedConfig, ProcessorMixin]:
+    """A Qwen2.5-VL config of any ``architecture`` and its processor, with the small test tokenizer.
+
+    ``architecture``: ``Qwen2_5_VLConfig`` keyword arguments (e.g. a published model's ``text_config`` and
+    ``vision_config`` sizes); the vision token ids come from the tokenizer. ``image_processor_kwargs``:
+    ``Qwen2VLImageProcessor`` settings (the tiny ones by default). No download: for random-weight speed runs
+    of real shapes (``scripts/bench_model.py --size real``); build the model from the config where it
+    should live (``with torch.device("cuda"): Qwen2_5_VLForConditionalGeneration(config)``).
+    """
+    from transformers import (
+        Qwen2_5_VLConfig,
+        Qwen2_5_VLProcessor,
+        Qwen2VLImageProcessor,
+        Qwen2VLVideoProcessor,
+    )
+
+    tokenizer = _qwen_tokenizer(vocab or {})
+    config = Qwen2_5_VLConfig(**architecture, **_qwen_token_ids(tokenizer))
+    processor = Qwen2_5_VLProcessor(
+        image_processor=Qwen2VLImageProcessor(**(image_processor_kwargs or _QWEN_PIXELS)),
+        video_processor=Qwen2VLVideoProcessor(),
+        tokenizer=tokenizer,
+        chat_template=QWEN_CHAT_TEMPLATE,
+    )
+    return config, processor
 
 
 def tiny_qwen2_vl(

@@ -49,38 +49,31 @@ SAM2_LARGE_CONFIG = "configs/sam2.1/sam2.1_hiera_l.yaml"
 SAM2_IMAGE_SIZE = 1024
 
 
-def real_size_processor():
-    """Qwen2.5-VL's processor classes with the family's image-size limits and the tiny tokenizer."""
-    from transformers import Qwen2_5_VLProcessor, Qwen2VLImageProcessor, Qwen2VLVideoProcessor
-
-    from xforge.model.processing import XForgeProcessor
-    from xforge.model.registry import get_family
-    from xforge.testing.families import QWEN_CHAT_TEMPLATE, _qwen_tokenizer
-
-    spec = get_family("qwen2_5_vl")
-    backbone_processor = Qwen2_5_VLProcessor(
-        image_processor=Qwen2VLImageProcessor(**spec.image_processor_kwargs),
-        video_processor=Qwen2VLVideoProcessor(),
-        tokenizer=_qwen_tokenizer(),
-        chat_template=QWEN_CHAT_TEMPLATE,
-    )
-    return XForgeProcessor(backbone_processor, family="qwen2_5_vl", sam2_image_size=SAM2_IMAGE_SIZE)
-
-
-def real_size_backbone(processor, dtype: torch.dtype | None = None, layers: int | None = None):
-    """A random Qwen2.5-VL-3B on the current default device (``with torch.device(...)``).
+def real_size_backbone_config(layers: int | None = None):
+    """``(Qwen2_5_VLConfig, XForgeProcessor)`` of the real architecture with the family's image-size limits.
 
     ``layers``: a shallower stack of the same widths (quick checks of a code path).
     """
-    from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
+    from xforge.model.processing import XForgeProcessor
+    from xforge.model.registry import get_family
+    from xforge.testing.families import qwen2_5_vl_config_and_processor
 
-    from xforge.testing.families import _qwen_token_ids
-
-    config = Qwen2_5_VLConfig(**QWEN2_5_VL_3B, **_qwen_token_ids(processor.tokenizer))
+    spec = get_family("qwen2_5_vl")
+    config, backbone_processor = qwen2_5_vl_config_and_processor(
+        QWEN2_5_VL_3B, image_processor_kwargs=spec.image_processor_kwargs
+    )
     if layers is not None:
         config.text_config.num_hidden_layers = layers
         config.vision_config.depth = layers
         config.vision_config.fullatt_block_indexes = [layers - 1]
+    processor = XForgeProcessor(backbone_processor, family="qwen2_5_vl", sam2_image_size=SAM2_IMAGE_SIZE)
+    return config, processor
+
+
+def real_size_backbone(config, dtype: torch.dtype | None = None):
+    """A random Qwen2.5-VL of ``config`` on the current default device (``with torch.device(...)``)."""
+    from transformers import Qwen2_5_VLForConditionalGeneration
+
     model = Qwen2_5_VLForConditionalGeneration(config)
     return model if dtype is None else model.to(dtype)
 
@@ -112,10 +105,10 @@ def build_real_size_model(
     values out of tensors."""
     from xforge.model.modeling import XForgeModel
 
-    processor = real_size_processor()
+    backbone_config, processor = real_size_backbone_config(layers)
     config = real_size_config(sam2_config=sam2_config, **config_overrides)
     with torch.device(device or "cpu"):
-        backbone = real_size_backbone(processor, dtype, layers)
+        backbone = real_size_backbone(backbone_config, dtype)
     model = XForgeModel.build(config, processor, backbone=backbone, torch_dtype=dtype)
     return model.to(device or "cpu"), processor
 
@@ -135,8 +128,8 @@ def build_real_size_checkpoint(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)
-    processor = real_size_processor()
-    backbone = real_size_backbone(processor, dtype, layers)
+    backbone_config, processor = real_size_backbone_config(layers)
+    backbone = real_size_backbone(backbone_config, dtype)
     backbone.save_pretrained(out / BACKBONE_DIR)
     processor.backbone.save_pretrained(out / BACKBONE_DIR)
     config = real_size_config(base_model=BACKBONE_DIR, **config_overrides)
