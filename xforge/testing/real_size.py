@@ -58,14 +58,21 @@ def real_size_backbone_config(layers: int | None = None):
     from xforge.model.registry import get_family
     from xforge.testing.families import qwen2_5_vl_config_and_processor
 
+    architecture = QWEN2_5_VL_3B
+    if layers is not None:  # set before the config exists: it derives per-layer settings from the depth
+        architecture = {
+            **architecture,
+            "text_config": {**architecture["text_config"], "num_hidden_layers": layers},
+            "vision_config": {
+                **architecture["vision_config"],
+                "depth": layers,
+                "fullatt_block_indexes": [layers - 1],
+            },
+        }
     spec = get_family("qwen2_5_vl")
     config, backbone_processor = qwen2_5_vl_config_and_processor(
-        QWEN2_5_VL_3B, image_processor_kwargs=spec.image_processor_kwargs
+        architecture, image_processor_kwargs=spec.image_processor_kwargs
     )
-    if layers is not None:
-        config.text_config.num_hidden_layers = layers
-        config.vision_config.depth = layers
-        config.vision_config.fullatt_block_indexes = [layers - 1]
     processor = XForgeProcessor(backbone_processor, family="qwen2_5_vl", sam2_image_size=SAM2_IMAGE_SIZE)
     return config, processor
 
