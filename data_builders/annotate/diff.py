@@ -33,23 +33,24 @@ BLUR_CANDIDATES = (0.5, 0.8, 1.2, 1.7, 2.4)  # sharpness matching: extra sigmas 
 
 def match_colours(original: np.ndarray, edited: np.ndarray, valid: np.ndarray) -> np.ndarray:
     """``original`` (float32 HxWx3) with each channel mapped by a trimmed least-squares affine fit onto
-    ``edited`` over the ``valid`` pixels."""
-    out = np.empty_like(original)
+    ``edited`` over the ``valid`` pixels. The trimming starts from the identity, so the edit itself (large
+    residuals) never pulls the first fit; a fit with an implausible gain falls back to the identity."""
+    out = original.copy()
     step = max(1, int(np.sqrt(valid.sum() / 50_000)))  # fitting on a subsample is as good and faster
     sub = valid[::step, ::step]
     for c in range(3):
         x = original[::step, ::step, c][sub].astype(np.float64)
         y = edited[::step, ::step, c][sub].astype(np.float64)
-        keep = np.ones(len(x), bool)
         gain, offset = 1.0, 0.0
         for _ in range(3):
+            resid = y - (gain * x + offset)
+            scale = 1.4826 * np.median(np.abs(resid - np.median(resid)))
+            keep = np.abs(resid - np.median(resid)) < TRIM * max(scale, 2.0)
             if keep.sum() < 10 or np.ptp(x[keep]) < 1e-6:
                 break
             gain, offset = np.polyfit(x[keep], y[keep], 1)
-            resid = y - (gain * x + offset)
-            scale = 1.4826 * np.median(np.abs(resid[keep])) + 1e-6
-            keep = np.abs(resid) < TRIM * max(scale, 1.0)
-        out[..., c] = gain * original[..., c] + offset
+        if 0.5 <= gain <= 2.0:
+            out[..., c] = gain * original[..., c] + offset
     return out
 
 

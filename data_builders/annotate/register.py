@@ -133,6 +133,14 @@ def _check(h: np.ndarray, orig_shape: tuple[int, int]) -> None:
 
 def _warp(original: np.ndarray, h: np.ndarray, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
     eh, ew = shape
+    scale = float(np.sqrt(abs(np.linalg.det(h[:2, :2]))))
+    if scale < 0.9:
+        # Shrinking by interpolation aliases fine texture into patterns the edit does not have: shrink by
+        # area averaging first, and warp what is left.
+        oh, ow = original.shape[:2]
+        size = (max(1, round(ow * scale)), max(1, round(oh * scale)))
+        original = cv2.resize(original, size, interpolation=cv2.INTER_AREA)
+        h = h @ np.diag([ow / size[0], oh / size[1], 1.0])
     warped = cv2.warpPerspective(original, h, (ew, eh), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     ones = np.full(original.shape[:2], 255, np.uint8)
     valid = cv2.warpPerspective(ones, h, (ew, eh), flags=cv2.INTER_NEAREST, borderValue=0) > 0
