@@ -66,7 +66,11 @@ def main(argv: list[str] | None = None) -> int:
 
     ious = np.array([r["iou"] for r in rows])
     done = [r for r in rows if r["aligned"]]
-    rho = float(spearmanr([r["qes"] for r in done], [r["iou"] for r in done]).statistic) if len(done) > 2 else 0.0
+    rho = (
+        float(spearmanr([r["qes"] for r in done], [r["iou"] for r in done]).statistic)
+        if len(done) > 2
+        else 0.0
+    )
     kept = [r for r in done if r["qes"] >= args.min_qes]
     iou_kept = float(np.mean([r["iou"] for r in kept])) if kept else 0.0
     by_kind = defaultdict(list)
@@ -79,17 +83,27 @@ def main(argv: list[str] | None = None) -> int:
     for r in rows:
         if not r["aligned"]:
             print(f"  refused pair {r['index']} ({r['kind']}): {r['reason']}")
-    print("mean IoU by kind: " + ", ".join(f"{k} {np.mean(v):.3f} (n={len(v)})" for k, v in sorted(by_kind.items())))
-    print("mean IoU by transformed side: " + ", ".join(f"{k} {np.mean(v):.3f}" for k, v in sorted(by_side.items())))
+    print(
+        "mean IoU by kind: "
+        + ", ".join(f"{k} {np.mean(v):.3f} (n={len(v)})" for k, v in sorted(by_kind.items()))
+    )
+    print(
+        "mean IoU by transformed side: "
+        + ", ".join(f"{k} {np.mean(v):.3f}" for k, v in sorted(by_side.items()))
+    )
     print(f"mean IoU of the aligned pairs: {np.mean([r['iou'] for r in done]):.3f}")
     print(f"median IoU: {np.median(ious):.3f}; share with IoU >= 0.7: {np.mean(ious >= 0.7):.3f}")
-    print(f"--min-qes {args.min_qes}: keeps {len(kept)}/{len(rows)}; dropped mean IoU "
-          f"{np.mean([r['iou'] for r in done if r['qes'] < args.min_qes]) if len(kept) < len(done) else float('nan'):.3f}")
+    print(
+        f"--min-qes {args.min_qes}: keeps {len(kept)}/{len(rows)}; dropped mean IoU "
+        f"{np.mean([r['iou'] for r in done if r['qes'] < args.min_qes]) if len(kept) < len(done) else float('nan'):.3f}"
+    )
     print(f"seconds per pair: {seconds / len(rows):.3f}")
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    print(f"iou={ious.mean():.4f} spearman={rho:.4f} kept={len(kept) / len(rows):.4f} iou_kept={iou_kept:.4f}")
+    print(
+        f"iou={ious.mean():.4f} spearman={rho:.4f} kept={len(kept) / len(rows):.4f} iou_kept={iou_kept:.4f}"
+    )
     return 0
 
 

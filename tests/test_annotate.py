@@ -111,7 +111,9 @@ def test_find_pairs_layouts(tmp_path, photo):
     pairs, skipped = find_pairs(c / "pairs.csv")
     assert len(pairs) == 1 and len(skipped) == 1 and "missing.jpg" in skipped[0]["reason"]
     (c / "pairs.jsonl").write_text(
-        json.dumps({"edited": "e.jpg", "original": "o.jpg", "id": "one"}) + "\n" + json.dumps({"edited": "e.jpg"})
+        json.dumps({"edited": "e.jpg", "original": "o.jpg", "id": "one"})
+        + "\n"
+        + json.dumps({"edited": "e.jpg"})
     )
     pairs, skipped = find_pairs(c / "pairs.jsonl")
     assert [p.id for p in pairs] == ["one"] and "both" in skipped[0]["reason"]
@@ -137,7 +139,9 @@ def test_cli_writes_manifest_and_skips(tmp_path, photo, capsys):
     (record,) = read_manifest(out / "manifest.jsonl")
     assert record.id == "pairs/good" and record.label == "tampered"
     assert record.meta["annotation"] == "auto-ciml" and 0.3 <= record.meta["qes"] <= 1.0
-    assert (out / record.original).is_file() and (out / record.image).read_bytes() == (src / "good.jpg").read_bytes()
+    assert (out / record.original).is_file() and (out / record.image).read_bytes() == (
+        src / "good.jpg"
+    ).read_bytes()
     written = cv2.imread(str(out / record.mask), cv2.IMREAD_GRAYSCALE) > 127
     assert written.shape == (record.height, record.width) == mask.shape
     assert _iou(written, mask) > 0.75

@@ -62,11 +62,22 @@ def test_eval_reports_qes_per_image_and_its_correlation_with_f1(tmp_path):
         expected[sid] = qes(np.round(prob * 255).astype(np.uint8))
         append_prediction(
             pred,
-            {"id": sid, "image": sid, "verdict": "x", "score": 0.5, "explanation": None, "mask": rel,
-             "engine": "test", "regions": [], "error": None},
+            {
+                "id": sid,
+                "image": sid,
+                "verdict": "x",
+                "score": 0.5,
+                "explanation": None,
+                "mask": rel,
+                "engine": "test",
+                "regions": [],
+                "error": None,
+            },
         )
     opts = EvalOptions(metrics=("localization", "detection"))
-    doc = evaluate([manifest], {"toy": tmp_path / "data"}, pred, tmp_path / "out", options=opts, progress=False)
+    doc = evaluate(
+        [manifest], {"toy": tmp_path / "data"}, pred, tmp_path / "out", options=opts, progress=False
+    )
     table = doc["datasets"]["toy"]
     assert table["n_qes"] == 8  # authentic images are rated too: QES needs no ground truth
     assert table["qes"] == pytest.approx(np.mean(list(expected.values())))

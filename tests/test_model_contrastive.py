@@ -13,8 +13,8 @@ import torch
 from model_helpers import tampered_example
 
 from xforge.model import XForgeModel, XForgeProcessor
-from xforge.model.modeling import DEFAULT_TRAINABLE
 from xforge.model.losses import contrastive_loss, sample_pixels, supervised_contrastive
+from xforge.model.modeling import DEFAULT_TRAINABLE
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -52,7 +52,9 @@ def test_single_class_masks_give_no_loss():
 
 def test_targets_of_any_size_are_resized_to_the_embedding_grid():
     emb = torch.randn(1, 4, 16, 16, requires_grad=True)
-    loss = contrastive_loss(emb, [torch.nn.functional.interpolate(_square()[None, None], size=(48, 40))[0, 0]])
+    loss = contrastive_loss(
+        emb, [torch.nn.functional.interpolate(_square()[None, None], size=(48, 40))[0, 0]]
+    )
     loss.backward()
     assert emb.grad is not None and emb.grad.abs().sum() > 0
 

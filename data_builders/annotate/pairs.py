@@ -86,7 +86,9 @@ def _from_rows(path: Path, rows: list[tuple[int, dict]]) -> tuple[list[Pair], li
         e, o = base / str(edited), base / str(original)
         missing = [str(p) for p in (e, o) if not p.is_file()]
         if missing:
-            skipped.append({"line": lineno, "edited": str(e), "reason": f"file not found: {', '.join(missing)}"})
+            skipped.append(
+                {"line": lineno, "edited": str(e), "reason": f"file not found: {', '.join(missing)}"}
+            )
             continue
         pid = str(row.get("id") or Path(str(edited)).with_suffix("").as_posix())
         if pid in seen:

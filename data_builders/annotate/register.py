@@ -19,7 +19,9 @@ import cv2
 import numpy as np
 
 FEATURE_SIDE = 1024  # images are matched at this longer side at most (SIFT cost grows with pixels)
-FEATURE_MIN_SIDE = 640  # smaller images are enlarged to this for matching: SIFT finds too few keypoints on them
+FEATURE_MIN_SIDE = (
+    640  # smaller images are enlarged to this for matching: SIFT finds too few keypoints on them
+)
 ECC_SIDE = 512  # ECC runs at this longer side at most
 RATIO = 0.75  # Lowe's ratio test
 RANSAC_PX = 3.0  # reprojection error (pixels of the edited image at feature scale) of a RANSAC inlier
@@ -141,7 +143,9 @@ def _warp(original: np.ndarray, h: np.ndarray, shape: tuple[int, int]) -> tuple[
         size = (max(1, round(ow * scale)), max(1, round(oh * scale)))
         original = cv2.resize(original, size, interpolation=cv2.INTER_AREA)
         h = h @ np.diag([ow / size[0], oh / size[1], 1.0])
-    warped = cv2.warpPerspective(original, h, (ew, eh), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    warped = cv2.warpPerspective(
+        original, h, (ew, eh), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+    )
     ones = np.full(original.shape[:2], 255, np.uint8)
     valid = cv2.warpPerspective(ones, h, (ew, eh), flags=cv2.INTER_NEAREST, borderValue=0) > 0
     # Drop the outermost pixels of the covered area: interpolation there mixes in the replicated border.
@@ -158,9 +162,7 @@ def _correlation(a: np.ndarray, b: np.ndarray, valid: np.ndarray) -> float:
     return float((x * y).sum() / den) if den > 0 else 0.0
 
 
-def _ecc_refine(
-    edited_gray: np.ndarray, original_gray: np.ndarray, h: np.ndarray
-) -> tuple[np.ndarray, bool]:
+def _ecc_refine(edited_gray: np.ndarray, original_gray: np.ndarray, h: np.ndarray) -> tuple[np.ndarray, bool]:
     """Refine ``h`` with ECC at reduced size; returns the (possibly unchanged) homography and whether it
     changed. The refinement is kept only if it raises the correlation on the overlap."""
     small, f = _scaled(edited_gray, ECC_SIDE)

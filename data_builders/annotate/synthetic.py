@@ -117,7 +117,9 @@ def base_photos() -> list[tuple[str, np.ndarray]]:
             files += [(f"{package}/{n}", Path(spec.origin).parent / folder / n) for n in names]
     photos = []
     for name, path in files:
-        bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)  # the files ship with the packages; missing ones are skipped
+        bgr = cv2.imread(
+            str(path), cv2.IMREAD_COLOR
+        )  # the files ship with the packages; missing ones are skipped
         if bgr is not None:
             photos.append((name, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)))
     return photos

@@ -58,7 +58,9 @@ def run_annotate(args: argparse.Namespace) -> int:
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     if not 0.0 <= args.min_qes <= 1.0:
-        print(f"xforge data annotate: error: --min-qes must be in [0, 1], got {args.min_qes}", file=sys.stderr)
+        print(
+            f"xforge data annotate: error: --min-qes must be in [0, 1], got {args.min_qes}", file=sys.stderr
+        )
         return 2
     try:
         pairs, skipped = find_pairs(args.pairs)
