@@ -1,5 +1,7 @@
 """Constrained image-manipulation localization (CIML) of one (edited, original) pair, after MIML (Qu et al.,
 CVPR 2024): register the original onto the edit, take their soft difference, refine it, rate it with QES.
+MIML learns its CIML step; this one is classical (feature registration + a robust difference), needs no
+weights, and leaves the judgement of doubtful masks to QES as MIML does.
 
 Work happens at a working size (the edited image's longer side at most ``work_side``); the mask comes back at
 the edited image's full size.

@@ -6,11 +6,15 @@ Steps, each against one nuisance of web pairs:
 1. colour: each channel of the original is mapped to the edited one by an affine fit (gain, offset), refit on
    the pixels that agree (trimmed least squares), so a global brightness/contrast/white-balance change
    between the two files is not an edit;
-2. JPEG noise and interpolation: both images are smoothed (Gaussian) before comparing;
+2. sharpness, JPEG noise and interpolation: when one side was enlarged or saved softer, the sharper one is
+   blurred to match (:func:`match_sharpness`); then both are smoothed (Gaussian) before comparing;
 3. residual misregistration and resampling: a pixel's difference is how far it lies outside the range of
    the original's values within one pixel of it (3x3), so a sub-pixel shift at a sharp edge does not
    light up;
-4. noise level: differences are measured in units of the pair's own noise (the median absolute difference
+4. removal: inpainting and smudging leave values inside that range but wipe the texture; where the edit
+   keeps less than ``TEXTURE_KEPT`` of the original's local contrast, the contrast lost counts as a
+   difference too;
+5. noise level: differences are measured in units of the pair's own noise (the median absolute difference
    over the overlap, which is mostly untouched) with a floor, then pooled over a small neighbourhood and
    mapped to ``[0, 1]`` by a logistic: clearly different pixels go to ~1, agreeing ones to ~0, and only
    ambiguous evidence lands in between -- what QES measures.
@@ -28,6 +32,8 @@ NOISE_MULT = 3.0  # a difference of NOISE_MULT x the pair's noise level is the 0
 SLOPE = 8.0  # logistic slope in threshold units: 1.34 x threshold -> p = 15/16, 0.66 x -> p = 1/16
 TRIM = 2.5  # colour fit: pixels within TRIM robust sigmas of the fit are refit
 RANGE_SHARE = 0.5  # share of the 3x3 neighbours' range tolerated (0.5 ~ a half-pixel shift)
+TEXTURE_SIGMA = 3.0  # window of the local contrast the texture term compares
+TEXTURE_KEPT = 0.6  # the edit keeps less than this share of the original's local contrast: smoothed away
 BLUR_CANDIDATES = (0.5, 0.8, 1.2, 1.7, 2.4)  # sharpness matching: extra sigmas tried on either side
 
 
@@ -92,6 +98,19 @@ def _tolerant_difference(edited: np.ndarray, original: np.ndarray) -> np.ndarray
     return np.sqrt((outside**2).sum(axis=2) / 3.0)
 
 
+def _local_std(gray: np.ndarray, sigma: float) -> np.ndarray:
+    mean = cv2.GaussianBlur(gray, (0, 0), sigma)
+    return np.sqrt(np.maximum(cv2.GaussianBlur(gray * gray, (0, 0), sigma) - mean * mean, 0))
+
+
+def _smoothed_away(edited: np.ndarray, original: np.ndarray) -> np.ndarray:
+    """Texture the original has and the edit lost (inpainting, smudging): the original's local contrast
+    where the edit keeps less than ``TEXTURE_KEPT`` of it, else 0 (grey levels)."""
+    so = _local_std(original.mean(axis=2), TEXTURE_SIGMA)
+    se = _local_std(edited.mean(axis=2), TEXTURE_SIGMA)
+    return np.where(se < TEXTURE_KEPT * so, so - se, 0.0).astype(np.float32)
+
+
 def difference_map(edited: np.ndarray, warped: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, float]:
     """Soft map in ``[0, 1]`` (float32, HxW; 0 outside ``valid``) of where ``edited`` differs from the
     registered original ``warped`` (both HxWx3 uint8), and the noise level (grey levels) it was scaled by."""
@@ -101,6 +120,7 @@ def difference_map(edited: np.ndarray, warped: np.ndarray, valid: np.ndarray) ->
     e = cv2.GaussianBlur(e, (0, 0), float(np.hypot(SMOOTH_SIGMA, sigma_e)))
     o = cv2.GaussianBlur(o, (0, 0), float(np.hypot(SMOOTH_SIGMA, sigma_o)))
     d = _tolerant_difference(e, o)
+    d = np.maximum(d, _smoothed_away(e, o))
     d = cv2.GaussianBlur(d, (0, 0), POOL_SIGMA)
     noise = 1.4826 * float(np.median(d[valid])) if valid.any() else 0.0
     unit = max(MIN_NOISE, NOISE_MULT * noise)
