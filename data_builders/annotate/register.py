@@ -13,7 +13,7 @@ accuracy; it is kept only when it raises the correlation of the two images on th
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -49,7 +49,6 @@ class Alignment:
     matches: int
     ecc: bool  # whether ECC refinement was kept
     coverage: float
-    info: dict = field(default_factory=dict)
 
     def meta(self) -> dict:
         return {
