@@ -84,14 +84,14 @@ def test_colour_shift_is_not_an_edit(photo):
 def test_find_pairs_layouts(tmp_path, photo):
     a = tmp_path / "suffix"
     (a / "sub").mkdir(parents=True)
-    for name in ("x.jpg", "x_original.png", "sub/y.png", "sub/y_orig.jpg", "lonely.jpg"):
+    for name in ("x.jpg", "x_original.png", "sub/y.png", "sub/y_orig.jpg", "lonely.jpg", "z_source.jpg"):
         _save(a / name, photo)
     pairs, skipped = find_pairs(a)
     assert [(p.id, p.edited.name, p.original.name) for p in pairs] == [
         ("sub/y", "y.png", "y_orig.jpg"),
         ("x", "x.jpg", "x_original.png"),
     ]
-    assert skipped == []
+    assert [s["reason"] for s in skipped] == ["no edited image z.* next to it"]
 
     b = tmp_path / "dirs"
     (b / "edited").mkdir(parents=True)

@@ -53,13 +53,13 @@ def annotate_arrays(
     original = _shrink(original, round(factor * max(original.shape[:2])))
     alignment = align(small, original, ecc=ecc)
     prob, noise = difference_map(small, alignment.warped, alignment.valid)
-    mask_small, soft = refine(prob)
+    mask_small = refine(prob)
     if mask_small.shape != (h, w):
         mask = cv2.resize(mask_small.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR) > 0.5
     else:
         mask = mask_small
     meta = {"registration": alignment.meta(), "noise_level": round(noise, 3)}
-    return Annotation(mask, soft, qes(soft), meta)
+    return Annotation(mask, prob, qes(prob), meta)
 
 
 __all__ = ["AlignError", "Annotation", "annotate_arrays"]

@@ -64,15 +64,19 @@ def _from_subfolders(folder: Path) -> tuple[list[Pair], list[dict]] | None:
 def _from_suffixes(folder: Path) -> tuple[list[Pair], list[dict]]:
     images = _images(folder)
     by_stem = {p.with_suffix("").as_posix(): p for p in images}
-    pairs = []
+    pairs, skipped = [], []
     for p in images:
         stem = p.with_suffix("").as_posix()
-        for suffix in ORIGINAL_SUFFIXES:
-            if stem.endswith(suffix) and stem[: -len(suffix)] in by_stem:
-                edited = by_stem[stem[: -len(suffix)]]
-                pairs.append(Pair(edited.relative_to(folder).with_suffix("").as_posix(), edited, p))
-                break
-    return sorted(pairs, key=lambda q: q.id), []
+        suffix = next((s for s in ORIGINAL_SUFFIXES if stem.endswith(s)), None)
+        if suffix is None:
+            continue
+        edited = by_stem.get(stem[: -len(suffix)])
+        if edited is None:
+            reason = f"no edited image {p.stem[: -len(suffix)]}.* next to it"
+            skipped.append({"original": str(p), "reason": reason})
+            continue
+        pairs.append(Pair(edited.relative_to(folder).with_suffix("").as_posix(), edited, p))
+    return sorted(pairs, key=lambda q: q.id), skipped
 
 
 def _from_rows(path: Path, rows: list[tuple[int, dict]]) -> tuple[list[Pair], list[dict]]:

@@ -1,9 +1,8 @@
-"""Turn a soft difference map into the annotation: a clean binary mask and the soft map QES is computed on.
+"""Turn a soft difference map into the annotation's binary mask.
 
 Morphology removes what a real edit does not look like: specks (opening, then components smaller than
-``min_area``) and pinholes or gaps inside an edited region (closing, then hole filling). The soft map keeps
-its values outside the mask (ambiguous evidence there is what lowers QES) but loses the removed specks
-of confident pixels, and the filled-in pixels of the mask count as confident.
+``min_area``) and pinholes or gaps inside an edited region (closing, then hole filling). QES is computed on
+the soft map itself, before this clean-up, so the clean-up cannot hide how hesitant the evidence was.
 """
 
 from __future__ import annotations
@@ -30,8 +29,8 @@ def fill_holes(mask: np.ndarray) -> np.ndarray:
     return mask | holes
 
 
-def refine(prob: np.ndarray, *, min_area: float = MIN_AREA) -> tuple[np.ndarray, np.ndarray]:
-    """``(mask, soft)``: the binary mask (bool HxW) and the refined soft map (float32 HxW in 0..1)."""
+def refine(prob: np.ndarray, *, min_area: float = MIN_AREA) -> np.ndarray:
+    """The binary mask (bool HxW) of a soft difference map ``prob`` (HxW in 0..1)."""
     binary = (prob > 0.5).astype(np.uint8)
     binary = cv2.morphologyEx(binary, cv2.MORPH_OPEN, _disk(OPEN_PX))
     binary = cv2.morphologyEx(binary, cv2.MORPH_CLOSE, _disk(CLOSE_PX))
@@ -42,9 +41,4 @@ def refine(prob: np.ndarray, *, min_area: float = MIN_AREA) -> tuple[np.ndarray,
     keep[1:] = stats[1:, cv2.CC_STAT_AREA] >= smallest
     mask = keep[labels]
     # Smoothing and pooling spread a difference about one pixel outwards: take it back.
-    mask = cv2.erode(mask.astype(np.uint8), _disk(3)) > 0
-    # Confident pixels that the morphology threw away were specks: drop them from the soft map too.
-    soft = prob.copy()
-    soft[(prob > 0.5) & ~mask] = 0.0
-    soft[mask] = np.maximum(soft[mask], np.where(prob[mask] > 0.5, prob[mask], 1.0))
-    return mask, soft.astype(np.float32)
+    return cv2.erode(mask.astype(np.uint8), _disk(3)) > 0

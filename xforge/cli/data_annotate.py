@@ -37,7 +37,11 @@ def register(subparsers) -> None:
     p.add_argument("--pairs", required=True, metavar="PAIRS", help="folder, CSV or JSONL of pairs")
     p.add_argument("--out", required=True, type=Path, metavar="DIR", help="dataset folder to write")
     p.add_argument(
-        "--min-qes", type=float, default=0.0, metavar="Q", help="skip masks whose QES is under Q (MIML: 0.5)"
+        "--min-qes",
+        type=float,
+        default=0.0,
+        metavar="Q",
+        help="skip masks whose QES is under Q (e.g. 0.5; default 0 keeps every mask)",
     )
     p.add_argument("--dataset", default="pairs", help="dataset name in the manifest (default: pairs)")
     p.add_argument("--split", default="train", choices=("train", "valid", "test"))
