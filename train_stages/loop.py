@@ -42,7 +42,7 @@ from train_stages.validate import validate
 logger = logging.getLogger(__name__)
 
 METRICS_NAME = "metrics.jsonl"
-LOGGED_LOSSES = ("loss", "text_loss", "mask_bce", "mask_dice", "score_loss")
+LOGGED_LOSSES = ("loss", "text_loss", "mask_bce", "mask_dice", "score_loss", "mask_contrastive")
 FINAL_NAME = "final"
 MERGED_NAME = "merged"
 

@@ -42,7 +42,7 @@ from xforge.model.checkpoint import (
 from xforge.model.config import XForgeConfig
 from xforge.model.forensic_stream import ForensicStream
 from xforge.model.generation import GenerationOutput, generate_answers
-from xforge.model.losses import bce_loss, dice_loss, edge_weights
+from xforge.model.losses import bce_loss, contrastive_loss, dice_loss, edge_weights
 from xforge.model.registry import get_family, get_submodule
 from xforge.model.seg import (
     ScoreHead,
@@ -86,6 +86,7 @@ class XForgeOutput:
     mask_bce: torch.Tensor | None = None
     mask_dice: torch.Tensor | None = None
     mask_edge_bce: torch.Tensor | None = None
+    mask_contrastive: torch.Tensor | None = None
     score_loss: torch.Tensor | None = None
     score_logits: torch.Tensor | None = None
     pred_masks: list[torch.Tensor] = field(default_factory=list)
@@ -523,7 +524,8 @@ class XForgeModel(nn.Module):
         # Masks: one per <SEG>, decoded by SAM2 from the projected hidden state.
         batch_size = input_ids.shape[0]
         if len(seg) and embedding is not None:
-            low_res = self._decode_masks(embedding, high_res, seg[:, 0], hidden[seg[:, 0], seg[:, 1]])
+            with self.sam2.capture_pixel_embeddings(cfg.contrastive_loss_weight > 0) as pixel_embeddings:
+                low_res = self._decode_masks(embedding, high_res, seg[:, 0], hidden[seg[:, 0], seg[:, 1]])
             if original_sizes is None:
                 side = self.sam2.image_size
                 original_sizes = torch.tensor([[side, side]] * batch_size)
@@ -535,6 +537,8 @@ class XForgeModel(nn.Module):
             result.pred_masks = preds
             if target_masks is not None:
                 self._mask_losses(result, preds, target_masks, losses)
+                if pixel_embeddings:
+                    self._contrastive_loss(result, pixel_embeddings[0], seg[:, 0], target_masks, losses)
         elif self.training and sam_pixel_values is not None and torch.is_grad_enabled():
             # A training batch without <SEG> (all authentic) still runs the mask path once, at zero weight:
             # data-parallel ranks must build the same graph, because DeepSpeed ZeRO and DDP reduce gradients
@@ -583,6 +587,23 @@ class XForgeModel(nn.Module):
         if sums["edge"]:
             result.mask_edge_bce = torch.stack(sums["edge"]).sum() / count
             losses.append(cfg.edge_loss_weight * result.mask_edge_bce)
+
+    def _contrastive_loss(self, result, pixel_embeddings, sample_index, target_masks, losses) -> None:
+        """Contour-aware contrastive loss over every mask of the batch (rows follow the <SEG> order)."""
+        cfg = self.config
+        rows = [pixel_embeddings[sample_index == b] for b in range(len(target_masks))]
+        pairs = [(e, t) for e, t in zip(rows, target_masks) if t.shape[0] and t.shape[0] == e.shape[0]]
+        if not pairs:
+            return
+        result.mask_contrastive = contrastive_loss(
+            torch.cat([e for e, _ in pairs]),
+            [m.to(pixel_embeddings.device) for _, t in pairs for m in t],
+            contour_weight=cfg.contrastive_contour_weight,
+            budget=cfg.contrastive_pixels,
+            temperature=cfg.contrastive_temperature,
+        )
+        if result.mask_contrastive is not None:
+            losses.append(cfg.contrastive_loss_weight * result.mask_contrastive)
 
     # --------------------------------------------------------------------------------- inference
     def _image_feature_fn(self):
