@@ -101,6 +101,7 @@ class ImageFeatures:
     vision: Any  # the backbone's get_image_features output, passed as ``mm_encoder_outputs``
     sam_embedding: torch.Tensor  # (1, C, S/16, S/16), forensic stream included
     sam_high_res: list[torch.Tensor]
+    evidence: torch.Tensor | None = None  # (1, 2C) pooled image evidence for the score head
 
     @property
     def size(self) -> tuple[int, int]:
@@ -443,12 +444,23 @@ class XForgeModel(nn.Module):
     # ---------------------------------------------------------------------------------- SAM2 side
     def encode_sam(self, sam_pixel_values: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """SAM2 image embedding (+ forensic stream) and high-res features for ``(B, 3, S, S)`` inputs."""
+        embedding, high_res, _ = self.encode_sam_with_evidence(sam_pixel_values)
+        return embedding, high_res
+
+    def encode_sam_with_evidence(
+        self, sam_pixel_values: torch.Tensor
+    ) -> tuple[torch.Tensor, list[torch.Tensor], torch.Tensor]:
+        """:meth:`encode_sam` plus the pooled image evidence the score head reads ``(B, 2C)``: of the forensic
+        stream's trace map when the model has one (edit traces without the image content), else of the
+        SAM2 embedding."""
         sam_pixel_values = sam_pixel_values.to(self.device)
         embedding, high_res = self.sam2.encode(sam_pixel_values)
+        traces = embedding
         if self.forensic_stream is not None:
             raw = sam_pixel_values * self._sam_std + self._sam_mean
-            embedding = embedding + self.forensic_stream(raw).to(embedding.dtype)
-        return embedding, high_res
+            traces = self.forensic_stream(raw).to(embedding.dtype)
+            embedding = embedding + traces
+        return embedding, high_res, pool_image_evidence(traces)
 
     def _decode_masks(
         self,
@@ -488,9 +500,9 @@ class XForgeModel(nn.Module):
         if out.loss is not None:
             losses.append(cfg.text_loss_weight * out.loss)
         seg = find_seg_positions(input_ids, cfg.seg_token_id)
-        embedding = high_res = None
+        embedding = high_res = evidence = None
         if sam_pixel_values is not None and (len(seg) or cfg.score_from_image):
-            embedding, high_res = self.encode_sam(sam_pixel_values)
+            embedding, high_res, evidence = self.encode_sam_with_evidence(sam_pixel_values)
 
         # Detection score: before each assistant answer (training) or at the last prompt token.
         if labels is not None:
@@ -501,12 +513,10 @@ class XForgeModel(nn.Module):
                 last = torch.full((input_ids.shape[0],), input_ids.shape[1] - 1, device=input_ids.device)
             positions = torch.stack([torch.arange(input_ids.shape[0], device=input_ids.device), last], 1)
         if len(positions):
-            evidence = None
-            if cfg.score_from_image:
-                if embedding is None:
-                    raise ValueError("this model's detection score reads the image: pass sam_pixel_values")
-                evidence = pool_image_evidence(embedding)[positions[:, 0]]
-            logits = self.score_head(hidden[positions[:, 0], positions[:, 1]], evidence).float()
+            if cfg.score_from_image and evidence is None:
+                raise ValueError("this model's detection score reads the image: pass sam_pixel_values")
+            row_evidence = evidence[positions[:, 0]] if cfg.score_from_image else None
+            logits = self.score_head(hidden[positions[:, 0], positions[:, 1]], row_evidence).float()
             # The first answer of each sample reports the sample's score (positions are sorted by sample,
             # then position, as nonzero() returns them); samples without an answer get NaN.
             rows = positions[:, 0]
@@ -620,15 +630,17 @@ class XForgeModel(nn.Module):
         kwargs = {k: v for k, v in image_inputs.items() if k in wanted}
         vision = fn(**kwargs, return_dict=True)
         sam_pixels = processor.sam_image(array).unsqueeze(0)
-        embedding, high_res = self.encode_sam(sam_pixels)
-        return ImageFeatures(image=array, vision=vision, sam_embedding=embedding, sam_high_res=high_res)
+        embedding, high_res, evidence = self.encode_sam_with_evidence(sam_pixels)
+        return ImageFeatures(array, vision, embedding, high_res, evidence)
 
     @torch.no_grad()
     def encode_images(self, images: Sequence[Any], processor) -> list[ImageFeatures]:
         """:meth:`encode_image` for several images, with SAM2's image encoder (the costly one, fixed input
         size) run once on the whole stack; the vision tower still takes one image at a time."""
         arrays = [load_image(image) for image in images]
-        embedding, high_res = self.encode_sam(torch.stack([processor.sam_image(a) for a in arrays]))
+        embedding, high_res, evidence = self.encode_sam_with_evidence(
+            torch.stack([processor.sam_image(a) for a in arrays])
+        )
         fn = self._image_feature_fn()
         wanted = inspect.signature(fn).parameters
         features = []
@@ -636,7 +648,9 @@ class XForgeModel(nn.Module):
             image_inputs = processor.image_inputs(array).to(self.device)
             vision = fn(**{k: v for k, v in image_inputs.items() if k in wanted}, return_dict=True)
             features.append(
-                ImageFeatures(array, vision, embedding[i : i + 1], [h[i : i + 1] for h in high_res])
+                ImageFeatures(
+                    array, vision, embedding[i : i + 1], [h[i : i + 1] for h in high_res], evidence[i : i + 1]
+                )
             )
         return features
 
