@@ -26,6 +26,7 @@ LOC_SUFFIXES = ("", "_inv", "_border", "_border_inv")
 DETECTION_KEYS = ("image_auc", "image_ap", "image_acc", "image_bacc", "image_f1")
 EXPLANATION_KEYS = ("css", "rouge_l", "bleu4", "meteor", "cider")
 GROUNDING_KEYS = ("grounding_pred", "grounding_gt")
+QES_KEYS = ("qes", "qes_f1_spearman", "n_qes")
 COUNT_KEYS = (
     "n_images",
     "n_tampered",
@@ -46,7 +47,7 @@ def metric_keys(inverted: bool = False, border: bool = False) -> list[str]:
     for on, suffix in ((inverted, "_inv"), (border, "_border"), (inverted and border, "_border_inv")):
         if on:
             keys += [k + suffix for k in LOC_BASE]
-    return [*keys, "ciou", "giou", *DETECTION_KEYS, *EXPLANATION_KEYS, *GROUNDING_KEYS]
+    return [*keys, "ciou", "giou", *DETECTION_KEYS, *EXPLANATION_KEYS, *GROUNDING_KEYS, *QES_KEYS[:2]]
 
 
 def _rate(values: Iterable[Any]) -> float | None:
@@ -91,7 +92,24 @@ def dataset_table(
     for key in GROUNDING_KEYS:
         if any(key in r for r in ok):
             table[key] = _rate(r.get(key) for r in ok)
+    table.update(qes_table(ok, loc))
     return table
+
+
+def qes_table(ok: Sequence[dict[str, Any]], loc: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Mean QES over the images with a predicted map, and Spearman's rho between QES and pixel F1 over the
+    localization set (does the ground-truth-free score rank predictions as the ground truth does?)."""
+    rated = [r["qes"] for r in ok if r.get("qes") is not None]
+    if not rated:
+        return {}
+    out: dict[str, Any] = {"qes": float(np.mean(rated)), "n_qes": len(rated), "qes_f1_spearman": None}
+    both = [(r["qes"], r["pixel_f1"]) for r in loc if r.get("qes") is not None]
+    q, f1 = (np.array(v, float) for v in zip(*both)) if both else (np.zeros(0), np.zeros(0))
+    if len(both) >= 3 and np.ptp(q) > 0 and np.ptp(f1) > 0:  # undefined when either is constant
+        from scipy.stats import spearmanr
+
+        out["qes_f1_spearman"] = float(spearmanr(q, f1).statistic)
+    return out
 
 
 def average_table(tables: dict[str, dict[str, Any]]) -> dict[str, Any]:

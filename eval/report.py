@@ -50,6 +50,9 @@ DEFINITIONS = {
     "cider": "CIDEr-D (pycocoevalcap), IDF from this set's references",
     "grounding_pred": "share of explanations whose named region agrees with the PREDICTED mask",
     "grounding_gt": "share of explanations whose named region agrees with the GROUND-TRUTH mask",
+    "qes": "mean QES of the predicted maps (MIML): count(p > 15/16) / count(p > 1/16), no ground truth used",
+    "qes_f1_spearman": "Spearman's rho between per-image QES and pixel F1 over the localization set",
+    "n_qes": "images with a predicted map (rated by QES)",
     "n_images": "images in the manifest(s)",
     "n_tampered": "edited images (tampered or synthetic)",
     "n_localized": "tampered images with a ground-truth mask and a usable prediction (localization set)",
@@ -86,6 +89,9 @@ HEADINGS = {
     "cider": "CIDEr-D",
     "grounding_pred": "grounded (pred mask)",
     "grounding_gt": "grounded (GT mask)",
+    "qes": "QES",
+    "qes_f1_spearman": "rho(QES, px F1)",
+    "n_qes": "n rated",
 }
 
 
@@ -210,6 +216,13 @@ def markdown(document: dict[str, Any], options: EvalOptions, plots: list[str]) -
         "Grounding consistency (share of explanations whose named region agrees with the mask)",
         ["grounding_pred", "grounding_gt"],
         tables,
+    )
+    lines += _section(
+        "Mask quality without ground truth (QES, MIML; per image in per_image.csv)",
+        ["qes", "n_qes", "qes_f1_spearman"],
+        tables,
+        "QES = share of confident pixels (p > 15/16) among all marked ones (p > 1/16); rho says how well it "
+        "ranks this model's masks the way pixel F1 does.",
     )
     if document.get("robustness"):
         rows = {"clean": document[AVERAGE], **{t: r[AVERAGE] for t, r in document["robustness"].items()}}

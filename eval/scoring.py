@@ -8,7 +8,8 @@ answer that found nothing: score 0 and an empty mask; the default, see :func:`co
 (a ground-truth mask resampled to its image's size with ``resize_masks``), ``score`` (detection score
 used), ``verdict``, the localization keys of
 :func:`eval.metrics.localization.localization_scores` (tampered images with a ground-truth mask only),
-``grounding_pred`` / ``grounding_gt`` (True/False/None) and the paths the report's qualitative grid reads.
+``grounding_pred`` / ``grounding_gt`` (True/False/None), ``qes`` (:func:`eval.metrics.qes.qes` of the
+predicted map, any image with one, ground truth or not) and the paths the report's qualitative grid reads.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import numpy as np
 from eval.metrics.detection import label_to_int, score_from_map
 from eval.metrics.grounding import MIN_AGREEMENT, grounding_consistent
 from eval.metrics.localization import THRESHOLD, localization_scores, resize_to_mask
+from eval.metrics.qes import qes
 from xforge.data.manifest import ManifestError, resolve_path, root_for
 from xforge.data.schema import SampleRecord
 
@@ -304,6 +306,12 @@ def _score(job: ImageJob, options: EvalOptions, pred: dict[str, Any]) -> dict[st
     else:
         s = pred.get("score")
         out["score"] = float(s) if isinstance(s, (int, float)) and math.isfinite(s) else None
+    if "localization" in wants and pred_map is None and job.pred_mask_path is not None:
+        # QES needs no ground truth: rate every predicted map there is (authentic images too).
+        if job.pred_mask_path.is_file():
+            pred_map = read_pred_map(job.pred_dir, pred["mask"])
+    if "localization" in wants and pred_map is not None:
+        out["qes"] = qes(pred_map)
     if gt is not None and pred_map is not None and pred_map.shape != gt.shape:
         # Recorded per image: a size mismatch can also mean the prediction belongs to another image.
         out["pred_resized_from"] = "x".join(str(v) for v in pred_map.shape)

@@ -2,12 +2,17 @@
 
     python scripts/learn_check.py [--out runs/learn_check] [--steps 400]
 
-1. builds a tiny checkpoint (forensic stream on) and synthetic splices (``data_builders.synth``) with their
-   stage-2 conversations (``train_stages.tiny``);
-2. scores the untrained model on the held-out conversations (teacher-forced mask IoU at 0.5, per image);
+1. builds a tiny checkpoint (forensic stream on, random backbone) and synthetic splices
+   (``data_builders.synth``) with their stage-2 conversations (``train_stages.tiny``): training splices from
+   one pool of scenes, held-out splices from a second pool (no background, donor or seed shared);
+2. scores the untrained model on the held-out conversations (mask IoU at 0.5, per image);
 3. trains stage 2 (``train_stages/stage2.py``, the tiny config) and validates every ``--eval-every`` steps;
 4. prints the learning curve, saves it as ``learning_curve.png`` and ends with
    ``iou_before=<x> iou_after=<y>``.
+
+The IoU is teacher-forced: the ground-truth answer, ``<SEG>`` included, is fed in and only the mask decoder's
+output is scored. It checks that the mask path learns; ``scripts/learn_e2e.py`` checks the whole model
+through ``xforge detect`` and ``xforge eval``, with generated answers.
 
 Pass criterion: iou_after >= 3 x iou_before and iou_after > 0.3 (exit code 1 otherwise).
 """
@@ -72,20 +77,22 @@ def main(argv: list[str] | None = None) -> int:
     run = prepare_tiny_run(
         out,
         n_train=args.n_train,
-        n_valid=args.n_valid,
+        n_valid=0,
+        n_heldout=args.n_valid,
         image_size=128,
         kinds=("splice",),
         forensic_stream=True,
+        pretrain_steps=0,
     )
-    valid = run.data / "stage2_valid.jsonl"
-    before = baseline_iou(run.base, valid, run.data)
+    valid = run.heldout / "stage2_test.jsonl"
+    before = baseline_iou(run.base, valid, run.heldout)
     print(f"untrained: {json.dumps(before)}", flush=True)
 
     train_dir = out / "stage2"
     sets = {
         "model.init_from": run.base,
         "data.train": f"[{{conversations: {run.data / 'stage2_train.jsonl'}, root: {run.data}}}]",
-        "data.val": f"[{{conversations: {valid}, root: {run.data}}}]",
+        "data.val": f"[{{conversations: {valid}, root: {run.heldout}}}]",
         "run.output_dir": train_dir,
         "optim.max_steps": args.steps,
         "optim.warmup_steps": 10,

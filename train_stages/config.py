@@ -52,7 +52,8 @@ class ModelConfig:
     torch_dtype: str | None = None
     trainable: list[str] = field(default_factory=lambda: ["projector", "mask_decoder", "forensic_stream"])
     lora: LoraConfig | None = None
-    # Keys text, bce, dice, score, edge -> XForgeConfig.<key>_loss_weight (defaults 1.0 / 2.0 / 0.5 / 1.0 / 0).
+    # Keys text, bce, dice, score, edge, contrastive -> XForgeConfig.<key>_loss_weight (defaults 1.0 / 2.0 /
+    # 0.5 / 1.0 / 0 / 0).
     loss_weights: dict[str, float] = field(default_factory=dict)
     gradient_checkpointing: bool = False
 

@@ -6,12 +6,14 @@ writes
 
 - ``runs/tiny/data/train``: forgeries of every kind the generator makes (splice, copy-move, removal,
   multi-source) and authentic images, from procedural scenes of one pool, with the conversations the
-  ``stage{1,2,3}_tiny_cpu.yaml`` configs read (``stage{1,2,3}_train.jsonl``; ``stage2_valid.jsonl`` for the
-  validation during training comes from a slice of the same pool that is not trained on);
+  ``stage{1,2,3}_tiny_cpu.yaml`` configs read (``stage{1,2,3}_train.jsonl``, and ``stage2_valid.jsonl``
+  for the validation during training: a slice of the same pool that is not trained on);
 - ``runs/tiny/data/heldout``: the same kinds from a *second* pool of scenes, rendered from another seed, so
   no background, donor or generator seed is shared with training: what ``scripts/learn_e2e.py`` evaluates;
-- ``runs/tiny/base``: the tiny checkpoint stage 1 starts from, whose backbone was pre-trained on the
-  training conversations (``train_stages.tiny_base``: the stand-in for a downloaded Qwen2.5-VL).
+- ``runs/tiny/pretrained_backbone``: the tiny VLM pre-trained on the training conversations
+  (``train_stages.tiny_base``: the stand-in for a downloaded Qwen2.5-VL);
+- ``runs/tiny/base``: the checkpoint stage 1 starts from: that backbone, fresh LoRA, projector, mask decoder,
+  forensic stream and score head.
 """
 
 from __future__ import annotations
@@ -84,19 +86,17 @@ def prepare_tiny_run(
     image_size: int = 128,
     kinds: tuple[str, ...] = KINDS,
     forensic_stream: bool = True,
-    pretrain_steps: int = 600,
+    pretrain_steps: int = 300,
     seed: int = 0,
 ) -> TinyRun:
     """Build (or reuse) the tiny run's data and base checkpoint under ``out``."""
-    from train_stages.tiny_base import pretrain_backbone
     from xforge.model.config import CONFIG_NAME
     from xforge.testing import build_tiny_checkpoint
-    from xforge.testing.families import tiny_backbone
 
     out = Path(out)
     train, heldout = out / "data" / "train", out / "data" / "heldout"
     scenes = lambda n: max(16, n // 3)  # noqa: E731 - each scene is host or donor of about three samples
-    if not (train / "stage2_valid.jsonl").is_file():
+    if not (train / "stage2_train.jsonl").is_file():
         records = make_pool(train, n_train + n_valid, scenes(n_train + n_valid), image_size, kinds, seed)
         write_stage_conversations(train, {"train": records[:n_train], "valid": records[n_train:]}, seed)
     if not (heldout / "stage2_test.jsonl").is_file():
@@ -107,23 +107,37 @@ def prepare_tiny_run(
     base = out / "base"
     if not (base / CONFIG_NAME).is_file():
         family = "qwen2_5_vl"
-        conversations = [train / f"stage{stage}_train.jsonl" for stage in (1, 2, 3)]
-        # Like a real tokenizer, the tiny one is learned on text of the domain: short sequences, fast steps.
-        texts = [t for path in conversations for t in conversation_texts(path)]
-        hf_model, backbone_processor = tiny_backbone(family, seed=seed, texts=texts, vocab_size=2048)
-        if pretrain_steps > 0:
-            pretrain_backbone(
-                hf_model, backbone_processor, family, conversations[1:], train, steps=pretrain_steps, seed=seed
-            )
+        backbone = _pretrained_backbone(out / "pretrained_backbone", family, train, pretrain_steps, seed)
         build_tiny_checkpoint(
             base,
             family=family,
             forensic_stream=forensic_stream,
             seed=seed,
-            backbone=(hf_model, backbone_processor),
+            backbone=backbone,
             score_from_image=True,
+            forensic_channels=32,
         )
     return TinyRun(base=base, data=train, heldout=heldout)
+
+
+def _pretrained_backbone(folder: Path, family: str, train: Path, steps: int, seed: int):
+    """The tiny base VLM (``train_stages.tiny_base``), saved in ``folder`` and reused from there."""
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    from train_stages.tiny_base import pretrain_backbone
+    from xforge.testing.families import tiny_backbone
+
+    if (folder / "config.json").is_file():
+        return AutoModelForImageTextToText.from_pretrained(folder), AutoProcessor.from_pretrained(folder)
+    conversations = [train / f"stage{stage}_train.jsonl" for stage in (1, 2, 3)]
+    # Like a real tokenizer, the tiny one is learned on text of the domain: short sequences, fast steps.
+    texts = [t for path in conversations for t in conversation_texts(path)]
+    hf_model, processor = tiny_backbone(family, seed=seed, texts=texts, vocab_size=2048)
+    if steps > 0:
+        pretrain_backbone(hf_model, processor, family, conversations[1:], train, steps=steps, seed=seed)
+    hf_model.save_pretrained(folder)
+    processor.save_pretrained(folder)
+    return hf_model, processor
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -133,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--n-valid", type=int, default=40)
     p.add_argument("--n-heldout", type=int, default=200)
     p.add_argument("--image-size", type=int, default=128)
-    p.add_argument("--pretrain-steps", type=int, default=600, help="base pre-training steps (0: random base)")
+    p.add_argument("--pretrain-steps", type=int, default=300, help="base pre-training steps (0: random base)")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO)

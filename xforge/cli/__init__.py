@@ -15,7 +15,7 @@ import sys
 GROUPS: dict[str, tuple[str, list[str]]] = {
     "data": (
         "build, split, synthesise and inspect manifests",
-        ["xforge.cli.data_build", "xforge.cli.data_synth"],
+        ["xforge.cli.data_build", "xforge.cli.data_synth", "xforge.cli.data_annotate"],
     ),
     "chat": ("multi-turn chat about one image", ["xforge.cli.chat"]),
     "detect": ("analyse files, folders or a manifest into a predictions folder", ["xforge.cli.detect"]),

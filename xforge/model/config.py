@@ -56,6 +56,11 @@ class XForgeConfig:
     score_loss_weight: float = 1.0
     edge_loss_weight: float = 0.0
     edge_width: int = 3
+    # Contour-aware contrastive loss on the mask decoder's pixel embeddings (off by default).
+    contrastive_loss_weight: float = 0.0
+    contrastive_pixels: int = 256  # pixels drawn per mask
+    contrastive_contour_weight: float = 4.0  # extra draw weight of contour-band pixels
+    contrastive_temperature: float = 0.1
 
     def to_dict(self) -> dict[str, Any]:
         return {"model_type": MODEL_TYPE, **asdict(self)}

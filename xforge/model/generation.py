@@ -35,7 +35,6 @@ import torch.nn.functional as F
 from transformers import LogitsProcessor, LogitsProcessorList, StoppingCriteria, StoppingCriteriaList
 
 from xforge.location import VERDICT_SENTENCES, verdict_from_text, where_sentence
-from xforge.model.seg import pool_image_evidence
 
 if TYPE_CHECKING:
     from xforge.model.modeling import ImageFeatures, XForgeModel
@@ -76,6 +75,7 @@ class _Row:
     low_confidence: bool = False
     open: bool = True  # more text to generate
     pending_seg: torch.Tensor | None = None  # hidden state of a <SEG> whose mask is not decoded yet
+    final_seg: bool = False  # the answer ends on a <SEG> whose hidden state is still to be computed
 
     @property
     def decision(self) -> str:
@@ -88,6 +88,7 @@ class _Piece:
     token_ids: list[int]
     ended: bool  # end of turn or token budget
     seg_hidden: torch.Tensor | None  # set when the piece stopped right after a <SEG>
+    seg_last: bool = False  # the piece ends on a <SEG> whose hidden state was never computed
 
 
 class _BanTokenInRows(LogitsProcessor):
@@ -151,11 +152,11 @@ def generate_answers(
             if row.decision == "tampered" and row.require_mask:
                 row.answer += f" {model.config.seg_token}"
                 restarted.append(row)
-    if restarted:
-        for row, hidden in zip(restarted, _prefill_last_hidden(model, processor, restarted)):
-            row.pending_seg = hidden
+    for row in restarted:
+        row.final_seg = True
 
     for _ in range(_MAX_ROUNDS):
+        _prefill_final_segs(model, processor, rows)
         for row in rows:
             if row.pending_seg is not None:
                 _decode_pending(model, row)
@@ -197,6 +198,7 @@ def _append(row: _Row, piece: _Piece, max_new_tokens: int) -> None:
     row.answer += piece.text
     row.token_ids += piece.token_ids
     row.pending_seg = piece.seg_hidden
+    row.final_seg = piece.seg_last
     row.open = not piece.ended and len(row.token_ids) < max_new_tokens
 
 
@@ -218,7 +220,6 @@ def _decode_pending(model: XForgeModel, row: _Row) -> None:
         sentence = where_sentence(prob >= MASK_THRESHOLD)
         if sentence:
             row.answer += " " + sentence
-            row.open = True
 
 
 def _batch_inputs(model: XForgeModel, processor, rows: Sequence[_Row]):
@@ -238,6 +239,14 @@ def _batch_inputs(model: XForgeModel, processor, rows: Sequence[_Row]):
     first = rows[0].features.vision
     vision = type(first)(pooler_output=tuple(e for r in rows for e in r.features.vision.pooler_output))
     return inputs, {"image": vision}
+
+
+def _prefill_final_segs(model: XForgeModel, processor, rows: Sequence[_Row]) -> None:
+    """Hidden states of ``<SEG>`` tokens that end an answer so far (forced, or at the token budget)."""
+    waiting = [r for r in rows if r.final_seg]
+    if waiting:
+        for row, hidden in zip(waiting, _prefill_last_hidden(model, processor, waiting)):
+            row.pending_seg, row.final_seg = hidden, False
 
 
 def _prefill_last_hidden(model: XForgeModel, processor, rows: Sequence[_Row]) -> list[torch.Tensor]:
@@ -280,7 +289,7 @@ def _generate_round(
         hidden = gen.hidden_states[0][-1][:, -1]
         evidence = None
         if model.config.score_from_image:
-            evidence = pool_image_evidence(torch.cat([r.features.sam_embedding for r in rows]))
+            evidence = torch.cat([r.features.evidence for r in rows])
         scores = torch.sigmoid(model.score_head(hidden, evidence).float()).tolist()
     eos = model.hf_model.generation_config.eos_token_id
     eos_ids = set(eos if isinstance(eos, list) else [eos] if eos is not None else [])
@@ -295,7 +304,9 @@ def _generate_round(
             pieces.append(_Piece(_decode(processor, kept), kept, ended=False, seg_hidden=hidden))
         else:
             kept = tokens if stop is None else tokens[:stop]
-            pieces.append(_Piece(_decode(processor, kept), kept, ended=True, seg_hidden=None))
+            # The token budget can end on a <SEG>: its mask still comes (hidden state by one more prefill).
+            last = bool(kept) and kept[-1] == seg_id
+            pieces.append(_Piece(_decode(processor, kept), kept, ended=True, seg_hidden=None, seg_last=last))
     return pieces, scores
 
 

@@ -5,9 +5,14 @@
 - Edge-aware BCE after CaCL-Net (contour-aware localisation): pixels within ``width`` of the forged
   region's boundary get weight ``1 + edge_weight``; the boundary is the morphological gradient
   (dilation minus erosion) of the target, computed with max-pooling.
+- Contour-aware contrastive loss after CaCL-Net: per-pixel embeddings of the mask decoder, forged vs
+  authentic, as a supervised contrastive loss (Khosla et al., NeurIPS 2020) over a fixed budget of pixels
+  drawn per mask, contour-band pixels drawn more often (:func:`contrastive_loss`).
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -41,3 +46,62 @@ def boundary_map(targets: torch.Tensor, width: int) -> torch.Tensor:
 
 def edge_weights(targets: torch.Tensor, width: int, edge_weight: float) -> torch.Tensor:
     return 1.0 + edge_weight * boundary_map(targets, width)
+
+
+def sample_pixels(
+    forged: torch.Tensor, band: torch.Tensor, budget: int, contour_weight: float
+) -> torch.Tensor | None:
+    """Flat indices of up to ``budget`` pixels of one ``(h, w)`` mask: half forged, half authentic (each
+    class without replacement), a pixel in the contour ``band`` ``1 + contour_weight`` times as likely to be
+    drawn as one away from it. ``None`` when the mask lacks one of the classes."""
+    forged, band = forged.flatten(), band.flatten()
+    weights = 1.0 + contour_weight * band
+    picked = []
+    for cls in (forged, ~forged):
+        n = int(cls.sum())
+        if n == 0:
+            return None
+        w = torch.where(cls, weights, torch.zeros_like(weights))
+        picked.append(torch.multinomial(w, min(n, budget // 2), replacement=False))
+    return torch.cat(picked)
+
+
+def supervised_contrastive(z: torch.Tensor, labels: torch.Tensor, temperature: float) -> torch.Tensor:
+    """SupCon (Khosla et al. 2020): for each anchor, ``-mean over positives p of log softmax_a(z.z_a / t)[p]``,
+    the softmax over every other sample; ``z`` L2-normalised ``(m, c)``, ``labels`` ``(m,)``."""
+    sim = z @ z.T / temperature
+    eye = torch.eye(len(z), dtype=torch.bool, device=z.device)
+    sim = sim.masked_fill(eye, float("-inf"))
+    log_prob = (sim - torch.logsumexp(sim, dim=1, keepdim=True)).masked_fill(eye, 0.0)
+    positives = (labels[:, None] == labels[None, :]) & ~eye
+    count = positives.sum(1)
+    per_anchor = -(log_prob * positives).sum(1) / count.clamp(min=1)
+    return per_anchor[count > 0].mean()
+
+
+def contrastive_loss(
+    embeddings: torch.Tensor,
+    targets: Sequence[torch.Tensor],
+    *,
+    band_width: int = 2,
+    contour_weight: float = 4.0,
+    budget: int = 256,
+    temperature: float = 0.1,
+) -> torch.Tensor | None:
+    """Contour-aware contrastive loss of ``embeddings`` ``(n, c, h, w)`` (one per mask) against ``n`` target
+    masks (each ``(H_i, W_i)`` in 0/1, any size), averaged over the masks that have both forged and
+    authentic pixels (``None`` if none has). A target is area-resized to the embedding grid (forged where
+    more than half is forged); its contour band is ``band_width`` grid pixels either side of the boundary
+    (:func:`boundary_map`)."""
+    h, w = embeddings.shape[-2:]
+    per_mask = []
+    for emb, target in zip(embeddings, targets):
+        small = F.interpolate(target[None, None].float(), size=(h, w), mode="area")[0]
+        forged = small[0] > 0.5
+        band = boundary_map(forged[None].float(), band_width)[0]
+        idx = sample_pixels(forged, band, budget, contour_weight)
+        if idx is None:
+            continue
+        z = F.normalize(emb.flatten(1)[:, idx].T.float(), dim=1)
+        per_mask.append(supervised_contrastive(z, forged.flatten()[idx].long(), temperature))
+    return torch.stack(per_mask).mean() if per_mask else None

@@ -42,7 +42,7 @@ from xforge.model.checkpoint import (
 from xforge.model.config import XForgeConfig
 from xforge.model.forensic_stream import ForensicStream
 from xforge.model.generation import GenerationOutput, generate_answers
-from xforge.model.losses import bce_loss, dice_loss, edge_weights
+from xforge.model.losses import bce_loss, contrastive_loss, dice_loss, edge_weights
 from xforge.model.registry import get_family, get_submodule
 from xforge.model.seg import (
     ScoreHead,
@@ -79,6 +79,7 @@ LOSS_TERMS = {
     "dice": "mask_dice",
     "score": "score_loss",
     "edge": "mask_edge_bce",
+    "contrastive": "mask_contrastive",
 }
 
 
@@ -95,6 +96,7 @@ class XForgeOutput:
     mask_bce: torch.Tensor | None = None
     mask_dice: torch.Tensor | None = None
     mask_edge_bce: torch.Tensor | None = None
+    mask_contrastive: torch.Tensor | None = None
     score_loss: torch.Tensor | None = None
     score_logits: torch.Tensor | None = None
     pred_masks: list[torch.Tensor] = field(default_factory=list)
@@ -109,6 +111,7 @@ class ImageFeatures:
     vision: Any  # the backbone's get_image_features output, passed as ``mm_encoder_outputs``
     sam_embedding: torch.Tensor  # (1, C, S/16, S/16), forensic stream included
     sam_high_res: list[torch.Tensor]
+    evidence: torch.Tensor | None = None  # (1, 2C) pooled image evidence for the score head
 
     @property
     def size(self) -> tuple[int, int]:
@@ -451,12 +454,23 @@ class XForgeModel(nn.Module):
     # ---------------------------------------------------------------------------------- SAM2 side
     def encode_sam(self, sam_pixel_values: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """SAM2 image embedding (+ forensic stream) and high-res features for ``(B, 3, S, S)`` inputs."""
+        embedding, high_res, _ = self.encode_sam_with_evidence(sam_pixel_values)
+        return embedding, high_res
+
+    def encode_sam_with_evidence(
+        self, sam_pixel_values: torch.Tensor
+    ) -> tuple[torch.Tensor, list[torch.Tensor], torch.Tensor]:
+        """:meth:`encode_sam` plus the pooled image evidence the score head reads ``(B, 2C)``: of the forensic
+        stream's trace map when the model has one (edit traces without the image content), else of the
+        SAM2 embedding."""
         sam_pixel_values = sam_pixel_values.to(self.device)
         embedding, high_res = self.sam2.encode(sam_pixel_values)
+        traces = embedding
         if self.forensic_stream is not None:
             raw = sam_pixel_values * self._sam_std + self._sam_mean
-            embedding = embedding + self.forensic_stream(raw).to(embedding.dtype)
-        return embedding, high_res
+            traces = self.forensic_stream(raw).to(embedding.dtype)
+            embedding = embedding + traces
+        return embedding, high_res, pool_image_evidence(traces)
 
     def _decode_masks(
         self,
@@ -496,9 +510,9 @@ class XForgeModel(nn.Module):
         if out.loss is not None:
             losses.append(cfg.text_loss_weight * out.loss)
         seg = find_seg_positions(input_ids, cfg.seg_token_id)
-        embedding = high_res = None
+        embedding = high_res = evidence = None
         if sam_pixel_values is not None and (len(seg) or cfg.score_from_image):
-            embedding, high_res = self.encode_sam(sam_pixel_values)
+            embedding, high_res, evidence = self.encode_sam_with_evidence(sam_pixel_values)
 
         # Detection score: before each assistant answer (training) or at the last prompt token.
         if labels is not None:
@@ -509,12 +523,10 @@ class XForgeModel(nn.Module):
                 last = torch.full((input_ids.shape[0],), input_ids.shape[1] - 1, device=input_ids.device)
             positions = torch.stack([torch.arange(input_ids.shape[0], device=input_ids.device), last], 1)
         if len(positions):
-            evidence = None
-            if cfg.score_from_image:
-                if embedding is None:
-                    raise ValueError("this model's detection score reads the image: pass sam_pixel_values")
-                evidence = pool_image_evidence(embedding)[positions[:, 0]]
-            logits = self.score_head(hidden[positions[:, 0], positions[:, 1]], evidence).float()
+            if cfg.score_from_image and evidence is None:
+                raise ValueError("this model's detection score reads the image: pass sam_pixel_values")
+            row_evidence = evidence[positions[:, 0]] if cfg.score_from_image else None
+            logits = self.score_head(hidden[positions[:, 0], positions[:, 1]], row_evidence).float()
             # The first answer of each sample reports the sample's score (positions are sorted by sample,
             # then position, as nonzero() returns them); samples without an answer get NaN.
             rows = positions[:, 0]
@@ -532,7 +544,8 @@ class XForgeModel(nn.Module):
         # Masks: one per <SEG>, decoded by SAM2 from the projected hidden state.
         batch_size = input_ids.shape[0]
         if len(seg) and embedding is not None:
-            low_res = self._decode_masks(embedding, high_res, seg[:, 0], hidden[seg[:, 0], seg[:, 1]])
+            with self.sam2.capture_pixel_embeddings(cfg.contrastive_loss_weight > 0) as pixel_embeddings:
+                low_res = self._decode_masks(embedding, high_res, seg[:, 0], hidden[seg[:, 0], seg[:, 1]])
             if original_sizes is None:
                 side = self.sam2.image_size
                 original_sizes = torch.tensor([[side, side]] * batch_size)
@@ -544,6 +557,8 @@ class XForgeModel(nn.Module):
             result.pred_masks = preds
             if target_masks is not None:
                 self._mask_losses(result, preds, target_masks, losses)
+                if pixel_embeddings:
+                    self._contrastive_loss(result, pixel_embeddings[0], seg[:, 0], target_masks, losses)
         elif sam_pixel_values is not None:
             # A batch without <SEG> (all authentic) still runs the mask path once, at zero weight, in training
             # and in evaluation alike: data-parallel ranks must call the same modules, because DeepSpeed ZeRO
@@ -595,6 +610,23 @@ class XForgeModel(nn.Module):
             result.mask_edge_bce = torch.stack(sums["edge"]).sum() / count
             losses.append(cfg.edge_loss_weight * result.mask_edge_bce)
 
+    def _contrastive_loss(self, result, pixel_embeddings, sample_index, target_masks, losses) -> None:
+        """Contour-aware contrastive loss over every mask of the batch (rows follow the <SEG> order)."""
+        cfg = self.config
+        rows = [pixel_embeddings[sample_index == b] for b in range(len(target_masks))]
+        pairs = [(e, t) for e, t in zip(rows, target_masks) if t.shape[0] and t.shape[0] == e.shape[0]]
+        if not pairs:
+            return
+        result.mask_contrastive = contrastive_loss(
+            torch.cat([e for e, _ in pairs]),
+            [m.to(pixel_embeddings.device) for _, t in pairs for m in t],
+            contour_weight=cfg.contrastive_contour_weight,
+            budget=cfg.contrastive_pixels,
+            temperature=cfg.contrastive_temperature,
+        )
+        if result.mask_contrastive is not None:
+            losses.append(cfg.contrastive_loss_weight * result.mask_contrastive)
+
     # --------------------------------------------------------------------------------- inference
     def _image_feature_fn(self):
         return self.hf_model.base_model.get_image_features
@@ -610,15 +642,17 @@ class XForgeModel(nn.Module):
         kwargs = {k: v for k, v in image_inputs.items() if k in wanted}
         vision = fn(**kwargs, return_dict=True)
         sam_pixels = processor.sam_image(array).unsqueeze(0)
-        embedding, high_res = self.encode_sam(sam_pixels)
-        return ImageFeatures(image=array, vision=vision, sam_embedding=embedding, sam_high_res=high_res)
+        embedding, high_res, evidence = self.encode_sam_with_evidence(sam_pixels)
+        return ImageFeatures(array, vision, embedding, high_res, evidence)
 
     @torch.no_grad()
     def encode_images(self, images: Sequence[Any], processor) -> list[ImageFeatures]:
         """:meth:`encode_image` for several images, with SAM2's image encoder (the costly one, fixed input
         size) run once on the whole stack; the vision tower still takes one image at a time."""
         arrays = [load_image(image) for image in images]
-        embedding, high_res = self.encode_sam(torch.stack([processor.sam_image(a) for a in arrays]))
+        embedding, high_res, evidence = self.encode_sam_with_evidence(
+            torch.stack([processor.sam_image(a) for a in arrays])
+        )
         fn = self._image_feature_fn()
         wanted = inspect.signature(fn).parameters
         features = []
@@ -626,7 +660,9 @@ class XForgeModel(nn.Module):
             image_inputs = processor.image_inputs(array).to(self.device)
             vision = fn(**{k: v for k, v in image_inputs.items() if k in wanted}, return_dict=True)
             features.append(
-                ImageFeatures(array, vision, embedding[i : i + 1], [h[i : i + 1] for h in high_res])
+                ImageFeatures(
+                    array, vision, embedding[i : i + 1], [h[i : i + 1] for h in high_res], evidence[i : i + 1]
+                )
             )
         return features
 

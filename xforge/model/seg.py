@@ -48,7 +48,7 @@ class SegProjector(nn.Module):
 
 
 def pool_image_evidence(embedding: torch.Tensor) -> torch.Tensor:
-    """``(B, C, h, w)`` SAM2 image embedding (forensic stream included) -> ``(B, 2C)`` mean and max over space.
+    """``(B, C, h, w)`` map (the forensic stream's traces, or SAM2's embedding) -> ``(B, 2C)`` mean and max.
 
     The max keeps a small edited region visible; the mean says how the whole image looks.
     """

@@ -8,6 +8,8 @@ resolution level, then run the mask decoder per prompt. The prompts are not clic
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -104,3 +106,19 @@ class Sam2Segmenter(nn.Module):
             high_res_features=[h.to(dtype) for h in high_res] if self.use_high_res_features else None,
         )
         return logits.float()
+
+    @contextmanager
+    def capture_pixel_embeddings(self, enabled: bool = True) -> Iterator[list[torch.Tensor]]:
+        """Collect, during the block, the mask decoder's upscaled per-pixel embeddings ``(n, C/8, S/4, S/4)``:
+        the features each mask logit is a dot product with (the output of ``output_upscaling``'s last
+        activation, which sam2 runs on both of its upscaling paths). Gradients flow through them."""
+        captured: list[torch.Tensor] = []
+        if not enabled:
+            yield captured
+            return
+        last = self.mask_decoder.output_upscaling[-1]
+        handle = last.register_forward_hook(lambda _module, _inputs, output: captured.append(output))
+        try:
+            yield captured
+        finally:
+            handle.remove()

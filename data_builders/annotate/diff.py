@@ -1,0 +1,129 @@
+"""A soft map of where an edited image differs from its registered original, robust to re-compression,
+resampling and colour shifts.
+
+Steps, each against one nuisance of web pairs:
+
+1. colour: each channel of the original is mapped to the edited one by an affine fit (gain, offset), refit on
+   the pixels that agree (trimmed least squares), so a global brightness/contrast/white-balance change
+   between the two files is not an edit;
+2. sharpness, JPEG noise and interpolation: when one side was enlarged or saved softer, the sharper one is
+   blurred to match (:func:`match_sharpness`); then both are smoothed (Gaussian) before comparing;
+3. residual misregistration and resampling: a pixel's difference is how far it lies outside the range of
+   the original's values within one pixel of it (3x3), so a sub-pixel shift at a sharp edge does not
+   light up;
+4. removal: inpainting and smudging leave values inside that range but wipe the texture; where the edit
+   keeps less than ``TEXTURE_KEPT`` of the original's local contrast, the contrast lost counts as a
+   difference too;
+5. noise level: differences are measured in units of the pair's own noise (the median absolute difference
+   over the overlap, which is mostly untouched) with a floor, then pooled over a small neighbourhood and
+   mapped to ``[0, 1]`` by a logistic: clearly different pixels go to ~1, agreeing ones to ~0, and only
+   ambiguous evidence lands in between -- what QES measures.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+SMOOTH_SIGMA = 0.7  # before differencing, against JPEG blocking and resampling
+POOL_SIGMA = 1.0  # pooling of the per-pixel difference
+MIN_NOISE = 5  # grey levels: the threshold unit never goes below this (clean, lossless pairs)
+NOISE_MULT = 3.0  # a difference of NOISE_MULT x the pair's noise level is the 0.5 point of the map
+SLOPE = 8.0  # logistic slope in threshold units: 1.34 x threshold -> p = 15/16, 0.66 x -> p = 1/16
+TRIM = 2.5  # colour fit: pixels within TRIM robust sigmas of the fit are refit
+RANGE_SHARE = 0.5  # share of the 3x3 neighbours' range tolerated (0.5 ~ a half-pixel shift)
+TEXTURE_SIGMA = 3.0  # window of the local contrast the texture term compares
+TEXTURE_KEPT = 0.6  # the edit keeps less than this share of the original's local contrast: smoothed away
+BLUR_CANDIDATES = (0.5, 0.8, 1.2, 1.7, 2.4)  # sharpness matching: extra sigmas tried on either side
+
+
+def match_colours(original: np.ndarray, edited: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """``original`` (float32 HxWx3) with each channel mapped by a trimmed least-squares affine fit onto
+    ``edited`` over the ``valid`` pixels. The trimming starts from the identity, so the edit itself (large
+    residuals) never pulls the first fit; a fit with an implausible gain falls back to the identity."""
+    out = original.copy()
+    step = max(1, int(np.sqrt(valid.sum() / 50_000)))  # fitting on a subsample is as good and faster
+    sub = valid[::step, ::step]
+    for c in range(3):
+        x = original[::step, ::step, c][sub].astype(np.float64)
+        y = edited[::step, ::step, c][sub].astype(np.float64)
+        gain, offset = 1.0, 0.0
+        for _ in range(3):
+            resid = y - (gain * x + offset)
+            scale = 1.4826 * np.median(np.abs(resid - np.median(resid)))
+            keep = np.abs(resid - np.median(resid)) < TRIM * max(scale, 2.0)
+            if keep.sum() < 10 or np.ptp(x[keep]) < 1e-6:
+                break
+            gain, offset = np.polyfit(x[keep], y[keep], 1)
+        if 0.5 <= gain <= 2.0:
+            out[..., c] = gain * original[..., c] + offset
+    return out
+
+
+def _trimmed_error(a: np.ndarray, b: np.ndarray, valid: np.ndarray) -> float:
+    """Mean absolute difference over the ``valid`` pixels, leaving out the largest 10% (the edit itself)."""
+    d = np.abs(a - b)[valid]
+    cut = np.percentile(d, 90)
+    return float(d[d <= cut].mean())
+
+
+def match_sharpness(edited: np.ndarray, original: np.ndarray, valid: np.ndarray) -> tuple[float, float]:
+    """Extra Gaussian sigmas ``(for edited, for original)`` that make the two equally sharp.
+
+    When one side was enlarged (or saved softer) between the two files, its edges are blurrier and every
+    edge of the image would differ. The sharper side is blurred with the sigma that best explains the other
+    (least trimmed error on grey levels); at most one of the two sigmas is non-zero.
+    """
+    ge = cv2.cvtColor(edited, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    go = cv2.cvtColor(original, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    best, best_err = (0.0, 0.0), _trimmed_error(ge, go, valid)
+    for sigma in BLUR_CANDIDATES:
+        for which in (0, 1):
+            a = cv2.GaussianBlur(ge, (0, 0), sigma) if which == 0 else ge
+            b = cv2.GaussianBlur(go, (0, 0), sigma) if which == 1 else go
+            err = _trimmed_error(a, b, valid)
+            if err < best_err:
+                best, best_err = ((sigma, 0.0) if which == 0 else (0.0, sigma)), err
+    return best
+
+
+def _tolerant_difference(edited: np.ndarray, original: np.ndarray) -> np.ndarray:
+    """Per pixel, how far ``edited`` lies outside the range the original takes within one pixel of it
+    (per channel, then the RMS over channels): zero for any sub-pixel shift or interpolation difference,
+    which can only produce values between neighbouring pixels."""
+    kernel = np.ones((3, 3), np.uint8)
+    high = original + RANGE_SHARE * (cv2.dilate(original, kernel) - original)
+    low = original - RANGE_SHARE * (original - cv2.erode(original, kernel))
+    outside = np.maximum(edited - high, 0) + np.maximum(low - edited, 0)
+    return np.sqrt((outside**2).sum(axis=2) / 3.0)
+
+
+def _local_std(gray: np.ndarray, sigma: float) -> np.ndarray:
+    mean = cv2.GaussianBlur(gray, (0, 0), sigma)
+    return np.sqrt(np.maximum(cv2.GaussianBlur(gray * gray, (0, 0), sigma) - mean * mean, 0))
+
+
+def _smoothed_away(edited: np.ndarray, original: np.ndarray) -> np.ndarray:
+    """Texture the original has and the edit lost (inpainting, smudging): the original's local contrast
+    where the edit keeps less than ``TEXTURE_KEPT`` of it, else 0 (grey levels)."""
+    so = _local_std(original.mean(axis=2), TEXTURE_SIGMA)
+    se = _local_std(edited.mean(axis=2), TEXTURE_SIGMA)
+    return np.where(se < TEXTURE_KEPT * so, so - se, 0.0).astype(np.float32)
+
+
+def difference_map(edited: np.ndarray, warped: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, float]:
+    """Soft map in ``[0, 1]`` (float32, HxW; 0 outside ``valid``) of where ``edited`` differs from the
+    registered original ``warped`` (both HxWx3 uint8), and the noise level (grey levels) it was scaled by."""
+    sigma_e, sigma_o = match_sharpness(edited, warped, valid)
+    e = edited.astype(np.float32)
+    o = match_colours(warped.astype(np.float32), e, valid)
+    e = cv2.GaussianBlur(e, (0, 0), float(np.hypot(SMOOTH_SIGMA, sigma_e)))
+    o = cv2.GaussianBlur(o, (0, 0), float(np.hypot(SMOOTH_SIGMA, sigma_o)))
+    d = _tolerant_difference(e, o)
+    d = np.maximum(d, _smoothed_away(e, o))
+    d = cv2.GaussianBlur(d, (0, 0), POOL_SIGMA)
+    noise = 1.4826 * float(np.median(d[valid])) if valid.any() else 0.0
+    unit = max(MIN_NOISE, NOISE_MULT * noise)
+    prob = 1.0 / (1.0 + np.exp(-SLOPE * (d / unit - 1.0)))
+    prob[~valid] = 0.0
+    return prob.astype(np.float32), noise
