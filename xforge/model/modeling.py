@@ -408,6 +408,10 @@ class XForgeModel(nn.Module):
                 return group
         return None
 
+    def group_of(self, name: str) -> str | None:
+        """The trainable group (``TRAINABLE_GROUPS``) a parameter name belongs to, or None."""
+        return self._group_of(name)
+
     def set_trainable(self, groups: Iterable[str] | None = None) -> None:
         """Train exactly ``groups`` (see ``TRAINABLE_GROUPS``); every other parameter is frozen.
 

@@ -68,6 +68,9 @@ class ScoreHead(nn.Module):
         super().__init__()
         inner_size = inner_size or max(hidden_size // 4, 16)
         self.image_dim = image_dim
+        # The pooled evidence has no fixed scale (it grows as the forensic stream learns): normalised, so
+        # one learning rate suits both inputs.
+        self.norm = nn.LayerNorm(image_dim) if image_dim else None
         self.mlp = nn.Sequential(
             nn.Linear(hidden_size + image_dim, inner_size), nn.GELU(), nn.Linear(inner_size, 1)
         )
@@ -77,5 +80,5 @@ class ScoreHead(nn.Module):
         if self.image_dim:
             if image_evidence is None:
                 raise ValueError("this score head reads image evidence; pass pool_image_evidence(embedding)")
-            hidden = torch.cat([hidden.to(dtype), image_evidence.to(dtype)], dim=-1)
+            hidden = torch.cat([hidden.to(dtype), self.norm(image_evidence.to(dtype))], dim=-1)
         return self.mlp(hidden.to(dtype)).squeeze(-1)
