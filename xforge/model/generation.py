@@ -288,10 +288,11 @@ def _generate_round(
     if score:
         # Left padding puts every prompt's last token at the last prompt position.
         hidden = gen.hidden_states[0][-1][:, -1]
-        evidence = None
-        if model.config.score_from_image:
-            evidence = torch.cat([r.features.evidence for r in rows])
-        scores = torch.sigmoid(model.score_head(hidden, evidence).float()).tolist()
+        embedding = torch.cat([r.features.sam_embedding for r in rows])
+        high_res = [torch.cat(level) for level in zip(*(r.features.sam_high_res for r in rows))]
+        index = torch.arange(len(rows), device=embedding.device)
+        logits, _ = model.detection_logits(hidden, embedding, high_res, index)
+        scores = torch.sigmoid(logits).tolist()
     eos = model.hf_model.generation_config.eos_token_id
     eos_ids = set(eos if isinstance(eos, list) else [eos] if eos is not None else [])
     pieces = []
