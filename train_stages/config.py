@@ -86,6 +86,9 @@ class DataConfig:
 @dataclass
 class OptimConfig:
     lr: float = 1e-4
+    # Per trainable group, a factor on ``lr`` (e.g. ``{lora: 0.2}``): heads trained from scratch want a
+    # larger step than LoRA on a pretrained model.
+    lr_multipliers: dict[str, float] = field(default_factory=dict)
     weight_decay: float = 0.0
     betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
     warmup_steps: int = 0

@@ -43,6 +43,7 @@ from train_stages.export import export_merged
 from train_stages.log_window import LogWindow
 from train_stages.model_setup import setup_model
 from train_stages.validate import validate
+from xforge.model.modeling import TRAINABLE_GROUPS
 
 logger = logging.getLogger(__name__)
 
@@ -153,6 +154,18 @@ def trainable_parameters(model: torch.nn.Module) -> list[torch.nn.Parameter]:
     return [p for p in model.parameters() if p.requires_grad]
 
 
+def optimizer_groups(model, lr: float, multipliers: dict[str, float]) -> list[dict]:
+    """AdamW parameter groups, one per trainable group, each at ``lr`` times its multiplier (default 1)."""
+    groups: dict[str, list[torch.nn.Parameter]] = {}
+    for name, param in model.named_parameters():
+        if param.requires_grad:
+            groups.setdefault(model.group_of(name) or "other", []).append(param)
+    unknown = set(multipliers) - set(TRAINABLE_GROUPS)
+    if unknown:
+        raise ValueError(f"optim.lr_multipliers: unknown groups {sorted(unknown)}; have {TRAINABLE_GROUPS}")
+    return [{"params": ps, "lr": lr * multipliers.get(g, 1.0)} for g, ps in groups.items()]
+
+
 @dataclass
 class TrainState:
     """What a checkpoint records besides model/optimizer/scheduler/RNG (saved as JSON)."""
@@ -230,7 +243,10 @@ def fit(
     if not params:
         raise ValueError("no trainable parameters: check model.trainable")
     optimizer = torch.optim.AdamW(
-        params, lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay, betas=tuple(cfg.optim.betas)
+        optimizer_groups(model, cfg.optim.lr, cfg.optim.lr_multipliers),
+        lr=cfg.optim.lr,
+        weight_decay=cfg.optim.weight_decay,
+        betas=tuple(cfg.optim.betas),
     )
     # accelerate steps a prepared scheduler once per process per optimizer step, so the schedule is
     # counted in process-steps (accelerate docs, "Learning rate scheduling").

@@ -73,7 +73,9 @@ def pretrain_backbone(
     warmup = max(1, steps // 20)
     sched = torch.optim.lr_scheduler.LambdaLR(
         optim,
-        lambda s: min(1.0, (s + 1) / warmup) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps))),
+        lambda s: (
+            min(1.0, (s + 1) / warmup) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps)))
+        ),
     )
     losses = []
     order: list[int] = []

@@ -40,8 +40,8 @@ class XForgeConfig:
     projector_hidden_size: int | None = None
     # Forensic stream (constrained + SRM high-pass convolutions on raw pixels).
     forensic_stream: bool = True
-    # Detection score also reads the pooled SAM2 image embedding (forensic stream included); off in
-    # checkpoints written before it existed, so they load unchanged.
+    # Detection score also reads a probe mask decoded from the hidden state before the answer (its max, top-1%
+    # mean and mean; trained to be empty on authentic images); off in older checkpoints, which load unchanged.
     score_from_image: bool = False
     forensic_channels: int = 32
     # LoRA on the language model (target regex None -> the family's default).

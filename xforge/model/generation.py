@@ -5,7 +5,8 @@ How an answer is made (``generate_answers``, batched; ``XForgeModel.generate`` i
 1. The language model answers freely (greedy by default). The prompt's last hidden state, with the pooled
    image evidence when the model has it, gives the detection score; ``score >= 0.5`` is the *decision*.
 2. The decision is the verdict. When the free answer contradicts it (states the other verdict, emits
-   ``<SEG>`` for an authentic decision, or, where a mask is required, gives no ``<SEG>`` for a tampered one)
+   ``<SEG>`` for an authentic decision, or, on the first answer about the image, states no verdict or
+   gives no ``<SEG>`` for a tampered one)
    the answer is restarted from the canonical verdict sentence of ``xforge.location.VERDICT_SENTENCES``
    (followed by ``<SEG>`` when a mask is required) and generated on from there; an authentic decision
    then bans ``<SEG>``. ``GenerationOutput.forced`` says so.
@@ -16,8 +17,8 @@ How an answer is made (``generate_answers``, batched; ``XForgeModel.generate`` i
 4. A tampered answer always has a region: if no pixel of a decoded mask reaches 0.5, the map is divided by
    its peak (the model's most likely region, at low confidence) and ``low_confidence_mask`` is set.
 
-A mask is *required* on the first answer about an image (no assistant turn yet): that answer carries the
-verdict, so a tampered verdict comes with its mask. Follow-ups ("why?", "how sure?") may answer without one.
+The first answer about an image (no assistant turn yet) must state the verdict, and a tampered one must
+come with its mask (``require_mask``). Follow-ups ("why?", "how sure?") may answer without either.
 Each round of generation re-reads the prompt (no key-value cache across rounds): one extra prefill per
 ``<SEG>``.
 """
@@ -128,8 +129,8 @@ def generate_answers(
 ) -> list[GenerationOutput]:
     """Answer the last user turn of each conversation about its image (see the module docstring).
 
-    ``require_mask``: whether a tampered verdict must come with a mask; ``None`` means "on the first
-    answer about the image". ``generate_kwargs`` go to transformers' ``generate`` (greedy by default).
+    ``require_mask``: whether the answer must state the verdict and bring a mask when tampered; ``None``
+    means "on the first answer about the image". ``generate_kwargs`` go to transformers' ``generate`` (greedy by default).
     """
     if len(conversations) != len(features):
         raise ValueError(f"{len(conversations)} conversations but {len(features)} image features")
@@ -187,7 +188,7 @@ def _agrees(piece: _Piece, row: _Row, seg_id: int) -> bool:
     """Whether a free first piece of an answer fits the decision (module docstring, item 2)."""
     stated = verdict_from_text(piece.text.replace("<SEG>", " "))
     has_seg = seg_id in piece.token_ids
-    if stated is not None and stated != row.decision:
+    if stated != row.decision and (stated is not None or row.require_mask):
         return False
     if row.decision == "authentic":
         return not has_seg
@@ -287,10 +288,11 @@ def _generate_round(
     if score:
         # Left padding puts every prompt's last token at the last prompt position.
         hidden = gen.hidden_states[0][-1][:, -1]
-        evidence = None
-        if model.config.score_from_image:
-            evidence = torch.cat([r.features.evidence for r in rows])
-        scores = torch.sigmoid(model.score_head(hidden, evidence).float()).tolist()
+        embedding = torch.cat([r.features.sam_embedding for r in rows])
+        high_res = [torch.cat(level) for level in zip(*(r.features.sam_high_res for r in rows))]
+        index = torch.arange(len(rows), device=embedding.device)
+        logits, _ = model.detection_logits(hidden, embedding, high_res, index)
+        scores = torch.sigmoid(logits).tolist()
     eos = model.hf_model.generation_config.eos_token_id
     eos_ids = set(eos if isinstance(eos, list) else [eos] if eos is not None else [])
     pieces = []

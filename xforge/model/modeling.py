@@ -48,7 +48,7 @@ from xforge.model.seg import (
     ScoreHead,
     SegProjector,
     find_seg_positions,
-    pool_image_evidence,
+    probe_statistics,
     turn_start_positions,
 )
 from xforge.model.segmenter import Sam2Segmenter
@@ -111,7 +111,6 @@ class ImageFeatures:
     vision: Any  # the backbone's get_image_features output, passed as ``mm_encoder_outputs``
     sam_embedding: torch.Tensor  # (1, C, S/16, S/16), forensic stream included
     sam_high_res: list[torch.Tensor]
-    evidence: torch.Tensor | None = None  # (1, 2C) pooled image evidence for the score head
 
     @property
     def size(self) -> tuple[int, int]:
@@ -189,7 +188,7 @@ class XForgeModel(nn.Module):
         self.projector = SegProjector(
             hidden, sam2.embed_dim, config.num_prompt_tokens, config.projector_hidden_size
         )
-        self.score_head = ScoreHead(hidden, image_dim=2 * sam2.embed_dim if config.score_from_image else 0)
+        self.score_head = ScoreHead(hidden, image_dim=3 if config.score_from_image else 0)
         self.forensic_stream = (
             ForensicStream(sam2.embed_dim, config.forensic_channels) if config.forensic_stream else None
         )
@@ -419,6 +418,10 @@ class XForgeModel(nn.Module):
                 return group
         return None
 
+    def group_of(self, name: str) -> str | None:
+        """The trainable group (``TRAINABLE_GROUPS``) a parameter name belongs to, or None."""
+        return self._group_of(name)
+
     def set_trainable(self, groups: Iterable[str] | None = None) -> None:
         """Train exactly ``groups`` (see ``TRAINABLE_GROUPS``); every other parameter is frozen.
 
@@ -454,23 +457,32 @@ class XForgeModel(nn.Module):
     # ---------------------------------------------------------------------------------- SAM2 side
     def encode_sam(self, sam_pixel_values: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """SAM2 image embedding (+ forensic stream) and high-res features for ``(B, 3, S, S)`` inputs."""
-        embedding, high_res, _ = self.encode_sam_with_evidence(sam_pixel_values)
-        return embedding, high_res
-
-    def encode_sam_with_evidence(
-        self, sam_pixel_values: torch.Tensor
-    ) -> tuple[torch.Tensor, list[torch.Tensor], torch.Tensor]:
-        """:meth:`encode_sam` plus the pooled image evidence the score head reads ``(B, 2C)``: of the forensic
-        stream's trace map when the model has one (edit traces without the image content), else of the
-        SAM2 embedding."""
         sam_pixel_values = sam_pixel_values.to(self.device)
         embedding, high_res = self.sam2.encode(sam_pixel_values)
-        traces = embedding
         if self.forensic_stream is not None:
             raw = sam_pixel_values * self._sam_std + self._sam_mean
-            traces = self.forensic_stream(raw).to(embedding.dtype)
-            embedding = embedding + traces
-        return embedding, high_res, pool_image_evidence(traces)
+            embedding = embedding + self.forensic_stream(raw).to(embedding.dtype)
+        return embedding, high_res
+
+    def detection_logits(
+        self,
+        hidden: torch.Tensor,
+        embedding: torch.Tensor | None,
+        high_res: list[torch.Tensor] | None,
+        image_index: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Detection logits ``(n,)`` for hidden states ``(n, d)`` before an answer, and the probe masks'
+        low-res logits ``(n, 1, h, w)`` (``None`` unless ``config.score_from_image``).
+
+        With ``score_from_image`` the same hidden state is also a mask prompt: the probe mask it decodes on
+        the image ``image_index`` says where an edit would be, and its statistics feed the score head.
+        """
+        if not self.config.score_from_image:
+            return self.score_head(hidden).float(), None
+        if embedding is None:
+            raise ValueError("this model's detection score reads the image: pass sam_pixel_values")
+        probe = self._decode_masks(embedding, high_res, image_index, hidden)
+        return self.score_head(hidden, probe_statistics(probe)).float(), probe
 
     def _decode_masks(
         self,
@@ -510,9 +522,9 @@ class XForgeModel(nn.Module):
         if out.loss is not None:
             losses.append(cfg.text_loss_weight * out.loss)
         seg = find_seg_positions(input_ids, cfg.seg_token_id)
-        embedding = high_res = evidence = None
+        embedding = high_res = None
         if sam_pixel_values is not None and (len(seg) or cfg.score_from_image):
-            embedding, high_res, evidence = self.encode_sam_with_evidence(sam_pixel_values)
+            embedding, high_res = self.encode_sam(sam_pixel_values)
 
         # Detection score: before each assistant answer (training) or at the last prompt token.
         if labels is not None:
@@ -523,10 +535,9 @@ class XForgeModel(nn.Module):
                 last = torch.full((input_ids.shape[0],), input_ids.shape[1] - 1, device=input_ids.device)
             positions = torch.stack([torch.arange(input_ids.shape[0], device=input_ids.device), last], 1)
         if len(positions):
-            if cfg.score_from_image and evidence is None:
-                raise ValueError("this model's detection score reads the image: pass sam_pixel_values")
-            row_evidence = evidence[positions[:, 0]] if cfg.score_from_image else None
-            logits = self.score_head(hidden[positions[:, 0], positions[:, 1]], row_evidence).float()
+            logits, probe = self.detection_logits(
+                hidden[positions[:, 0], positions[:, 1]], embedding, high_res, positions[:, 0]
+            )
             # The first answer of each sample reports the sample's score (positions are sorted by sample,
             # then position, as nonzero() returns them); samples without an answer get NaN.
             rows = positions[:, 0]
@@ -539,6 +550,10 @@ class XForgeModel(nn.Module):
                 known = target >= 0
                 if known.any():
                     result.score_loss = F.binary_cross_entropy_with_logits(logits[known], target[known])
+                    if probe is not None:
+                        result.score_loss = result.score_loss + self._probe_loss(
+                            probe, positions[:, 0], target, target_masks
+                        )
                     losses.append(cfg.score_loss_weight * result.score_loss)
 
         # Masks: one per <SEG>, decoded by SAM2 from the projected hidden state.
@@ -573,6 +588,26 @@ class XForgeModel(nn.Module):
         if losses:
             result.loss = torch.stack(losses).sum()
         return result
+
+    @staticmethod
+    def _probe_loss(probe, rows, target, target_masks) -> torch.Tensor:
+        """Pixel BCE of the probe masks at their low resolution: the union of a sample's masks when it is
+        edited, nothing when it is authentic; edited samples without masks and unknown labels are skipped."""
+        probe = probe[:, 0].float()
+        maps, keep = [], []
+        for i, (b, t) in enumerate(zip(rows.tolist(), target.tolist())):
+            masks = target_masks[b] if target_masks is not None else None
+            if t == 0:
+                maps.append(torch.zeros_like(probe[i]))
+            elif t == 1 and masks is not None and masks.shape[0]:
+                union = masks.amax(dim=0)[None, None].to(probe.device, torch.float32)
+                maps.append(F.interpolate(union, size=probe.shape[-2:], mode="area")[0, 0])
+            else:
+                continue
+            keep.append(i)
+        if not keep:
+            return probe.sum() * 0.0
+        return F.binary_cross_entropy_with_logits(probe[keep], torch.stack(maps))
 
     def _mask_losses(
         self,
@@ -642,17 +677,15 @@ class XForgeModel(nn.Module):
         kwargs = {k: v for k, v in image_inputs.items() if k in wanted}
         vision = fn(**kwargs, return_dict=True)
         sam_pixels = processor.sam_image(array).unsqueeze(0)
-        embedding, high_res, evidence = self.encode_sam_with_evidence(sam_pixels)
-        return ImageFeatures(array, vision, embedding, high_res, evidence)
+        embedding, high_res = self.encode_sam(sam_pixels)
+        return ImageFeatures(array, vision, embedding, high_res)
 
     @torch.no_grad()
     def encode_images(self, images: Sequence[Any], processor) -> list[ImageFeatures]:
         """:meth:`encode_image` for several images, with SAM2's image encoder (the costly one, fixed input
         size) run once on the whole stack; the vision tower still takes one image at a time."""
         arrays = [load_image(image) for image in images]
-        embedding, high_res, evidence = self.encode_sam_with_evidence(
-            torch.stack([processor.sam_image(a) for a in arrays])
-        )
+        embedding, high_res = self.encode_sam(torch.stack([processor.sam_image(a) for a in arrays]))
         fn = self._image_feature_fn()
         wanted = inspect.signature(fn).parameters
         features = []
@@ -660,9 +693,7 @@ class XForgeModel(nn.Module):
             image_inputs = processor.image_inputs(array).to(self.device)
             vision = fn(**{k: v for k, v in image_inputs.items() if k in wanted}, return_dict=True)
             features.append(
-                ImageFeatures(
-                    array, vision, embedding[i : i + 1], [h[i : i + 1] for h in high_res], evidence[i : i + 1]
-                )
+                ImageFeatures(array, vision, embedding[i : i + 1], [h[i : i + 1] for h in high_res])
             )
         return features
 

@@ -47,35 +47,45 @@ class SegProjector(nn.Module):
         return out.view(hidden.shape[0], self.num_tokens, self.prompt_dim)
 
 
-def pool_image_evidence(embedding: torch.Tensor) -> torch.Tensor:
-    """``(B, C, h, w)`` map (the forensic stream's traces, or SAM2's embedding) -> ``(B, 2C)`` mean and max.
+def probe_statistics(probe_logits: torch.Tensor) -> torch.Tensor:
+    """``(n, 1, h, w)`` logits of a probe mask -> ``(n, 3)``: their maximum, the mean of the top 1% and the mean.
 
-    The max keeps a small edited region visible; the mean says how the whole image looks.
+    The maximum is MVSS-Net's global max pooling of the localization map as the image-level score (Chen et
+    al., ICCV 2021); the top-1% mean and the mean make it less dependent on a single pixel.
     """
-    return torch.cat([embedding.mean(dim=(2, 3)), embedding.amax(dim=(2, 3))], dim=1)
+    flat = probe_logits.flatten(1).float()
+    k = max(1, flat.shape[1] // 100)
+    top = flat.topk(k, dim=1).values.mean(dim=1)
+    return torch.stack([flat.amax(dim=1), top, flat.mean(dim=1)], dim=1)
 
 
 class ScoreHead(nn.Module):
     """Detection score: a logit that the image is edited, from one hidden state of the language model and,
-    when ``image_dim`` is set, the pooled image evidence of the mask path (:func:`pool_image_evidence`).
+    when ``image_dim`` is set, the statistics of a probe mask (:func:`probe_statistics`).
 
-    The language model sees the image through its vision tower, which is trained to describe content and
-    resizes the image to a few hundred tokens; the forensic stream and SAM2 see it at the mask decoder's
-    resolution, where the low-level traces of an edit are. Reading both lets the score rest on those traces.
+    The tiny and the real language model alike see the image through a vision tower that resizes it to a
+    few hundred tokens; the mask decoder sees it at SAM2's resolution with the forensic stream, where the
+    traces of an edit are. With ``image_dim`` the logit is the MLP's plus a linear read-out of the probe
+    mask, which starts as the probe's maximum logit (MVSS-Net's image score).
     """
 
     def __init__(self, hidden_size: int, inner_size: int | None = None, image_dim: int = 0):
         super().__init__()
         inner_size = inner_size or max(hidden_size // 4, 16)
         self.image_dim = image_dim
-        self.mlp = nn.Sequential(
-            nn.Linear(hidden_size + image_dim, inner_size), nn.GELU(), nn.Linear(inner_size, 1)
-        )
+        self.mlp = nn.Sequential(nn.Linear(hidden_size, inner_size), nn.GELU(), nn.Linear(inner_size, 1))
+        self.probe = None
+        if image_dim:
+            self.probe = nn.Linear(image_dim, 1)
+            with torch.no_grad():
+                self.probe.weight.zero_()
+                self.probe.weight[0, 0] = 1.0
+                self.probe.bias.zero_()
 
-    def forward(self, hidden: torch.Tensor, image_evidence: torch.Tensor | None = None) -> torch.Tensor:
-        dtype = self.mlp[0].weight.dtype
-        if self.image_dim:
-            if image_evidence is None:
-                raise ValueError("this score head reads image evidence; pass pool_image_evidence(embedding)")
-            hidden = torch.cat([hidden.to(dtype), image_evidence.to(dtype)], dim=-1)
-        return self.mlp(hidden.to(dtype)).squeeze(-1)
+    def forward(self, hidden: torch.Tensor, probe_stats: torch.Tensor | None = None) -> torch.Tensor:
+        logit = self.mlp(hidden.to(self.mlp[0].weight.dtype)).squeeze(-1)
+        if self.probe is not None:
+            if probe_stats is None:
+                raise ValueError("this score head reads a probe mask; pass probe_statistics(...)")
+            logit = logit + self.probe(probe_stats.to(self.probe.weight.dtype)).squeeze(-1)
+        return logit
