@@ -8,11 +8,16 @@ the edits and post-processing are the project's generator, ``data_builders.synth
 - ``copymove_rs``: copied with rotation 10-45 degrees (either sign) and scale 0.8-1.2, JPEG 90-98;
 - ``splice``: the shipped ``splice_camera_eval.yaml`` settings (donor from another scene and "camera":
   JPEG 50-75 and extra noise, rotated/scaled, colour-matched, feathered; saved as PNG);
-- ``authentic``: untouched scenes, saved as JPEG 90-98 (70%) or PNG.
+- ``authentic``: untouched scenes, saved as JPEG 90-98 (70%) or PNG;
+- ``real_splice`` / ``real_authentic``: realistic splices rebuilt offline from real photos that ship in
+  scikit-image and scikit-learn, and the same photos unedited through the same save chain
+  (``data_builders.synth.real_splices``: host saved as JPEG 60-90, object from another photo resized, rotated,
+  colour-matched and feathered, then re-saved as JPEG 70-95, or as PNG, or resized and re-saved).
+  Their AUC is against ``real_authentic``; their F1 is also given per save variant.
 
 Metrics follow DESIGN.md: pixel F1 of the engine's mask (per tampered image, averaged; masks mark the
 pasted copy only) and image AUC (scikit-learn's ``roc_auc_score``) of each tampered set against the
-authentic set; TPR / FPR are the shares called tampered at the default threshold 0.5. The last line printed
+authentic set of its kind; TPR / FPR are the shares called tampered at the default threshold 0.5. The last line printed
 is ``name=value`` pairs.
 
 Real photos: the synthetic scenes are no photographs, so the authentic false-positive rate is also reported
@@ -20,7 +25,7 @@ on the few real, unedited photos available offline (``real_fpr``, ``real_n``): t
 (``xforge/assets/examples/astronaut_original.jpg``) and the sample photos that ship inside the installed
 scikit-learn (``china.jpg``, ``flower.jpg``) and matplotlib (``grace_hopper.jpg``) packages.
 
-``--fit-calibration`` fits the fusion's logistic coefficients on the sets of ``--seed`` (class-balanced,
+``--fit-calibration`` fits the fusion's logistic coefficients on all sets of ``--seed`` (class-balanced,
 L2-regularised on standardised features, non-negative weights each at most ``MAX_STD_WEIGHT`` logit per
 standard deviation, solved with scipy), writes them to ``xforge/forensics/calibration.json``, and then
 reports figures on fresh sets (``--seed + 1``). The bias is then lowered, if needed, so that at most
@@ -45,6 +50,7 @@ from tqdm import tqdm
 
 import data_builders.synth
 from data_builders.synth import Source, SynthConfig, copy_move, postprocess, splice
+from data_builders.synth.real_splices import make_real_sample
 from xforge.forensics import ForensicEngine
 from xforge.forensics.fusion import (
     CUE_OF,
@@ -56,7 +62,9 @@ from xforge.forensics.fusion import (
     load_calibration,
 )
 
-SETS = ("copymove", "copymove_rs", "splice", "authentic")
+SETS = ("copymove", "copymove_rs", "splice", "authentic", "real_splice", "real_authentic")
+TAMPERED_SETS = ("copymove", "copymove_rs", "splice", "real_splice")
+AUTHENTIC_OF = {"real_splice": "real_authentic"}  # each tampered set's AUC is against its own kind of photos
 MAX_FIT_FPR = 0.05
 MAX_STD_WEIGHT = 4.0  # bound on a standardised weight: no feature's spread alone swings the logit unboundedly
 L2 = 1e-3
@@ -165,7 +173,13 @@ def f1(pred: np.ndarray, gt: np.ndarray) -> float:
 def run_set(engine: ForensicEngine, kind: str, n: int, seed: int, workdir: Path):
     rows = []
     for i in tqdm(range(n), desc=kind, leave=False):
-        img, gt, data, suffix = make_sample(kind, seed * 1_000_003 + i * 7919 + SETS.index(kind))
+        sample_seed = seed * 1_000_003 + i * 7919 + SETS.index(kind)
+        variant = None
+        if kind.startswith("real_"):
+            real = make_real_sample(kind.removeprefix("real_"), sample_seed)
+            img, gt, data, suffix, variant = real.image, real.mask, real.data, real.suffix, real.variant
+        else:
+            img, gt, data, suffix = make_sample(kind, sample_seed)
         # The engine reads the written file, as a user's file would be read, so JPEG cues see real tables.
         path = workdir / f"{kind}_{i}{suffix}"
         path.write_bytes(data)
@@ -173,6 +187,7 @@ def run_set(engine: ForensicEngine, kind: str, n: int, seed: int, workdir: Path)
         rows.append(
             {
                 "kind": kind,
+                "variant": variant,
                 "score": res.score,
                 "verdict": res.verdict,
                 "f1": f1(res.mask, gt) if gt is not None else None,
@@ -222,17 +237,19 @@ def fit_logistic(
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=40, help="images per set")
+    ap.add_argument("--n-real", type=int, help="images per realistic set (default: --n)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--fit-calibration", action="store_true", help="refit and write calibration.json")
     ap.add_argument("--json", type=Path, help="also write per-image rows here")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
+    sizes = {k: (args.n_real or args.n) if k.startswith("real_") else args.n for k in SETS}
     engine = ForensicEngine()
     with tempfile.TemporaryDirectory() as tmp:
-        rows = [r for kind in SETS for r in run_set(engine, kind, args.n, args.seed, Path(tmp))]
+        rows = [r for kind in SETS for r in run_set(engine, kind, sizes[kind], args.seed, Path(tmp))]
     if args.fit_calibration:
         x = np.array([[r["features"][f] for f in FEATURES] for r in rows])
-        y = np.array([r["kind"] != "authentic" for r in rows], dtype=float)
+        y = np.array([r["kind"] in TAMPERED_SETS for r in rows], dtype=float)
         w, b, mu, sd = fit_logistic(x, y)
         # Fold the standardisation into the coefficients so the engine applies one dot product.
         coef = {f: float(wi / si) for f, wi, si in zip(FEATURES, w, sd)}
@@ -266,7 +283,7 @@ def main(argv: list[str] | None = None) -> int:
                     "features": coef,
                     "bias": bias,
                     "max_contribution": caps,
-                    "fitted_on": f"eval_forensics.py --n {args.n} --seed {args.seed}",
+                    "fitted_on": f"eval_forensics.py --n {args.n} --n-real {sizes['real_splice']} --seed {args.seed}",
                 },
                 indent=2,
             )
@@ -275,24 +292,32 @@ def main(argv: list[str] | None = None) -> int:
         load_calibration.cache_clear()  # the engine must score with what was just written
         engine = ForensicEngine()
         with tempfile.TemporaryDirectory() as tmp:
-            rows = [r for kind in SETS for r in run_set(engine, kind, args.n, args.seed + 1, Path(tmp))]
+            rows = [r for kind in SETS for r in run_set(engine, kind, sizes[kind], args.seed + 1, Path(tmp))]
     real = [engine.analyze(p) for p in tqdm(real_photos(), desc="real photos", leave=False)]
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1))
-    auth = [r["score"] for r in rows if r["kind"] == "authentic"]
     figures = {}
-    for kind in SETS[:3]:
+    for kind in TAMPERED_SETS:
+        neg = AUTHENTIC_OF.get(kind, "authentic")
+        auth = [r["score"] for r in rows if r["kind"] == neg]
         sub = [r for r in rows if r["kind"] == kind]
         scores = [r["score"] for r in sub]
         figures[f"{kind}_f1"] = float(np.mean([r["f1"] for r in sub]))
         figures[f"{kind}_auc"] = float(roc_auc_score([1] * len(scores) + [0] * len(auth), scores + auth))
         figures[f"{kind}_tpr"] = float(np.mean([r["verdict"] == "tampered" for r in sub]))
-    figures["authentic_fpr"] = float(
-        np.mean([r["verdict"] == "tampered" for r in rows if r["kind"] == "authentic"])
-    )
+    for kind in ("authentic", "real_authentic"):
+        figures[f"{kind}_fpr"] = float(
+            np.mean([r["verdict"] == "tampered" for r in rows if r["kind"] == kind])
+        )
+    # The realistic splices by how they were saved (see data_builders.synth.real_splices).
+    for variant in ("jpeg", "png", "resized"):
+        sub = [r for r in rows if r["kind"] == "real_splice" and r["variant"] == variant]
+        if sub:
+            figures[f"real_splice_{variant}_f1"] = float(np.mean([r["f1"] for r in sub]))
     figures["real_fpr"] = float(np.mean([r.verdict == "tampered" for r in real])) if real else float("nan")
     figures["real_n"] = len(real)
     figures["n_per_set"] = args.n
+    figures["n_real"] = sizes["real_splice"]
     print(" ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in figures.items()))
     return 0
 
