@@ -25,11 +25,12 @@ on the few real, unedited photos available offline (``real_fpr``, ``real_n``): t
 (``xforge/assets/examples/astronaut_original.jpg``) and the sample photos that ship inside the installed
 scikit-learn (``china.jpg``, ``flower.jpg``) and matplotlib (``grace_hopper.jpg``) packages.
 
-``--fit-calibration`` fits the fusion's logistic coefficients on all sets of ``--seed`` (class-balanced,
+``--fit-calibration`` fits the fusion's logistic coefficients on all sets of ``--seed`` (class-balanced, the
+realistic splices and photos weighing as much as all synthetic sets together,
 L2-regularised on standardised features, non-negative weights each at most ``MAX_STD_WEIGHT`` logit per
 standard deviation, solved with scipy), writes them to ``xforge/forensics/calibration.json``, and then
 reports figures on fresh sets (``--seed + 1``). The bias is then lowered, if needed, so that at most
-``MAX_FIT_FPR`` of the fitting set's authentic images reach 0.5, and the per-cue logit caps are set
+``MAX_FIT_FPR`` (3%) of each of the fitting seed's authentic sets reaches 0.5, and the per-cue logit caps are set
 (``fusion.cue_caps``: weak and hardly exercised cues can never decide alone).
 """
 
@@ -65,7 +66,9 @@ from xforge.forensics.fusion import (
 SETS = ("copymove", "copymove_rs", "splice", "authentic", "real_splice", "real_authentic")
 TAMPERED_SETS = ("copymove", "copymove_rs", "splice", "real_splice")
 AUTHENTIC_OF = {"real_splice": "real_authentic"}  # each tampered set's AUC is against its own kind of photos
-MAX_FIT_FPR = 0.05
+# The operating point is set on the fitting seed with a margin under the 5% budget: on fresh photos the
+# false-positive rate came out about twice the fitting set's.
+MAX_FIT_FPR = 0.03
 MAX_STD_WEIGHT = 4.0  # bound on a standardised weight: no feature's spread alone swings the logit unboundedly
 L2 = 1e-3
 SYNTH_CONFIGS = Path(data_builders.synth.__file__).parent / "configs"
@@ -212,17 +215,33 @@ def real_photos() -> list[Path]:
     return [p for p in candidates if p.is_file()]
 
 
+def set_weights(kinds: list[str]) -> np.ndarray:
+    """Per-image weights: each class weighs the same in total (so 0.5 is the decision at equal priors), and
+    within a class the realistic set weighs as much as all synthetic sets together, each synthetic set alike
+    (class-balanced on realistic splices, whatever the set sizes)."""
+    kinds_a = np.array(kinds)
+    w = np.zeros(len(kinds_a))
+    for kind in set(kinds):
+        m = kinds_a == kind
+        tampered = kind in TAMPERED_SETS
+        synthetic = [k for k in set(kinds) if (k in TAMPERED_SETS) == tampered and not k.startswith("real_")]
+        share = 0.5 if kind.startswith("real_") else 0.5 / max(len(synthetic), 1)
+        w[m] = 0.5 * share / m.sum()
+    return w
+
+
 def fit_logistic(
-    x: np.ndarray, y: np.ndarray, l2: float = L2
+    x: np.ndarray, y: np.ndarray, sample_w: np.ndarray | None = None, l2: float = L2
 ) -> tuple[np.ndarray, float, np.ndarray, np.ndarray]:
     """Weights, bias and feature standardisation (mean, scale) of an L2-regularised logistic regression.
 
-    Classes are weighted to equal total weight (so 0.5 is the decision at equal priors, whatever the set
-    sizes), and weights are kept >= 0 so that stronger evidence never lowers the score.
+    ``sample_w`` defaults to equal total weight per class; weights are kept >= 0 so that stronger evidence
+    never lowers the score.
     """
     mu, sd = x.mean(0), x.std(0) + 1e-6
     z = (x - mu) / sd
-    sample_w = np.where(y > 0, 0.5 / max(y.sum(), 1), 0.5 / max((1 - y).sum(), 1))
+    if sample_w is None:
+        sample_w = np.where(y > 0, 0.5 / max(y.sum(), 1), 0.5 / max((1 - y).sum(), 1))
 
     def loss(theta):
         w, b = theta[:-1], theta[-1]
@@ -241,16 +260,22 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--fit-calibration", action="store_true", help="refit and write calibration.json")
     ap.add_argument("--json", type=Path, help="also write per-image rows here")
+    ap.add_argument(
+        "--rows", type=Path, help="with --fit-calibration: fit on rows an earlier --json run wrote for --seed"
+    )
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     sizes = {k: (args.n_real or args.n) if k.startswith("real_") else args.n for k in SETS}
     engine = ForensicEngine()
-    with tempfile.TemporaryDirectory() as tmp:
-        rows = [r for kind in SETS for r in run_set(engine, kind, sizes[kind], args.seed, Path(tmp))]
+    if args.rows and args.fit_calibration:
+        rows = json.loads(args.rows.read_text())
+    else:
+        with tempfile.TemporaryDirectory() as tmp:
+            rows = [r for kind in SETS for r in run_set(engine, kind, sizes[kind], args.seed, Path(tmp))]
     if args.fit_calibration:
         x = np.array([[r["features"][f] for f in FEATURES] for r in rows])
         y = np.array([r["kind"] in TAMPERED_SETS for r in rows], dtype=float)
-        w, b, mu, sd = fit_logistic(x, y)
+        w, b, mu, sd = fit_logistic(x, y, set_weights([r["kind"] for r in rows]))
         # Fold the standardisation into the coefficients so the engine applies one dot product.
         coef = {f: float(wi / si) for f, wi, si in zip(FEATURES, w, sd)}
         bias = b - float(np.sum(w * mu / sd))
@@ -259,23 +284,27 @@ def main(argv: list[str] | None = None) -> int:
             c: float(np.mean((x[:, [i for i, f in enumerate(FEATURES) if CUE_OF.get(f, f) == c]] > 0).any(1)))
             for c in CUES
         }
-        # Operating point: lower the bias if needed so that at most MAX_FIT_FPR of the fitting set's
-        # authentic images score >= 0.5 (the issue's false-positive budget, with a margin). The caps depend
-        # on the bias, so the two are settled together (the caps only grow as the bias falls).
-        allowed = int(np.floor(MAX_FIT_FPR * int((y == 0).sum())))
+        # Operating point: lower the bias if needed so that at most MAX_FIT_FPR of *each* authentic set of
+        # the fitting seed scores >= 0.5 (synthetic scenes never fire the JPEG cues, so a pooled budget would
+        # all go to real photos). The caps depend on the bias, so the two are settled together (the caps only
+        # grow as the bias falls).
         for _ in range(20):
             cal = {"features": coef, "bias": bias, "max_contribution": cue_caps(bias, support)}
-            auth_logits = np.sort(
-                [
-                    bias + sum(cue_contributions(r["features"], cal).values())
-                    for r, yi in zip(rows, y)
-                    if yi == 0
-                ]
-            )
-            limit = auth_logits[-(allowed + 1)] if len(auth_logits) > allowed else -np.inf
+            limit = -np.inf
+            for neg in ("authentic", "real_authentic"):
+                logits = np.sort(
+                    [
+                        bias + sum(cue_contributions(r["features"], cal).values())
+                        for r in rows
+                        if r["kind"] == neg
+                    ]
+                )
+                allowed = int(np.floor(MAX_FIT_FPR * len(logits)))
+                if len(logits) > allowed:
+                    limit = max(limit, float(logits[-(allowed + 1)]))
             if limit < 0:
                 break
-            bias -= float(limit) + 1e-3
+            bias -= limit + 1e-3
         caps = cue_caps(bias, support)
         calibration_path().write_text(
             json.dumps(

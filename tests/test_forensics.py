@@ -415,3 +415,21 @@ def test_zero_weight_cue_is_reported_only_and_never_shapes_the_mask():
     cues = [Cue(unweighted[0], {f: 50.0 for f in FEATURES if f == unweighted[0]}, region)]
     prob, shaped_by = fuse_maps(0.9, cues, (64, 64))
     assert shaped_by is None and not (prob >= 0.5).any()
+
+
+def test_double_jpeg_splice_is_found_marked_and_explained(engine, tmp_path):
+    from xforge.inference.classical_answers import answer_follow_up
+
+    path, gt = _double_jpeg_forgery(tmp_path, "jpg")
+    res = engine.analyze(path)
+    _check_contract(res, *gt.shape)
+    assert res.verdict == "tampered", res.explanation
+    assert res.evidence["shaped_by"] == "djpeg" and _f1(res.mask, gt) > 0.7
+    assert "Double JPEG:" in res.explanation and verdict_from_text(res.explanation) == "tampered"
+    named = parse_location(res.explanation.split("Double JPEG:")[1])
+    assert named and named & cells_of_mask(gt.astype(np.uint8))
+    why = answer_follow_up(res, "Why do you think so?")
+    assert "double-JPEG quantisation: +" in why
+    assert "% of 8x8 tiles" not in why
+    assert "noise consistency: reported only" in why  # weight 0 in the shipped calibration
+    assert "splice" in answer_follow_up(res, "What kind of edit is it?")

@@ -73,6 +73,7 @@ class RealSample:
     variant: str  # "jpeg" | "png" | "resized"
     host: str
     donor: str | None
+    qualities: tuple[int, int | None]  # the host's first JPEG save, and the final one (None for PNG)
 
 
 def photo_paths() -> list[Path]:
@@ -174,4 +175,6 @@ def make_real_sample(kind: str, seed: int) -> RealSample:
     else:
         data, suffix = encode_jpeg(image, q2), ".jpg"
         image = decode_bytes(data)
-    return RealSample(image, mask, data, suffix, variant, host_name, donor_name)
+    return RealSample(
+        image, mask, data, suffix, variant, host_name, donor_name, (q1, None if variant == "png" else q2)
+    )

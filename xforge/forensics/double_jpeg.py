@@ -40,6 +40,9 @@ MAX_VALUE = 40  # histogram range |v| <= this (larger values are rare and uninfo
 MIX = 0.8  # share of doubly compressed blocks assumed while estimating Q1
 ROBUST = 0.05  # floor mixing of p1 into p2, so one odd coefficient cannot veto a block
 DECODE_NOISE = 0.6  # std of a coefficient's rounding noise after decoding, in pixel-DCT units
+# Coefficients smaller than this (pixel-DCT units) are skipped: in flat blocks the rounding noise alone puts
+# them there, and the image-wide model would read that as missing double quantisation.
+MIN_MAGNITUDE = 2.5
 MIN_GAIN = 0.03  # nats per nonzero coefficient by which double quantisation must fit better to count
 MIN_NONZERO = 300  # nonzero coefficients needed to read a frequency's histogram
 MIN_FREQUENCIES = 2  # double quantisation must show on this many frequencies to call the image double-JPEG
@@ -61,8 +64,14 @@ def _laplace_cdf(x: np.ndarray, b: float) -> np.ndarray:
     return np.where(x < 0, 0.5 * np.exp(np.minimum(x, 0) / b), 1 - 0.5 * np.exp(-np.maximum(x, 0) / b))
 
 
+def _min_value(q2: float) -> int:
+    """Smallest |v| whose bin says something: below ``MIN_MAGNITUDE`` the rounding noise decides the bin."""
+    return max(1, math.ceil(MIN_MAGNITUDE / q2 - 1e-9))
+
+
 def _models(q2: float, b: float, noise: float, q1_candidates: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """p1 over v in [-MAX_VALUE, MAX_VALUE] and p2 for each candidate Q1 (rows), each renormalised on v != 0."""
+    """p1 over v in [-MAX_VALUE, MAX_VALUE] and p2 for each candidate Q1 (rows), renormalised on the bins
+    that are used (``|v| >= _min_value(q2)``)."""
     v = np.arange(-MAX_VALUE, MAX_VALUE + 1, dtype=np.float64)
     p1 = _laplace_cdf((v + 0.5) * q2, b) - _laplace_cdf((v - 0.5) * q2, b)
     s = max(noise / q2, 1e-3)  # rounding noise in units of Q2
@@ -74,9 +83,9 @@ def _models(q2: float, b: float, noise: float, q1_candidates: np.ndarray) -> tup
         c = k * q1 / q2
         trans = ndtr((v[None, :] + 0.5 - c[:, None]) / s) - ndtr((v[None, :] - 0.5 - c[:, None]) / s)
         p2[i] = pk @ trans
-    zero = MAX_VALUE
-    p1[zero] = 0.0
-    p2[:, zero] = 0.0
+    unused = np.abs(v) < _min_value(q2)
+    p1[unused] = 0.0
+    p2[:, unused] = 0.0
     p1 = np.maximum(p1, 1e-12) / max(p1.sum(), 1e-12)
     p2 = np.maximum(p2, 1e-12) / np.maximum(p2.sum(1, keepdims=True), 1e-12)
     return p1, p2
@@ -85,7 +94,7 @@ def _models(q2: float, b: float, noise: float, q1_candidates: np.ndarray) -> tup
 def _frequency_llr(vals: np.ndarray, q2: float, noise: float) -> tuple[np.ndarray | None, float]:
     """Per-block log p1/p2 for one frequency (None when double quantisation does not fit), and the gain."""
     vi = np.rint(vals).astype(np.int64)
-    inside = (vi != 0) & (np.abs(vi) <= MAX_VALUE)
+    inside = (np.abs(vi) >= _min_value(q2)) & (np.abs(vi) <= MAX_VALUE)
     if inside.sum() < MIN_NONZERO:
         return None, 0.0
     b = max(float(np.abs(vals * q2).mean()), 0.5)
@@ -106,8 +115,24 @@ def _frequency_llr(vals: np.ndarray, q2: float, noise: float) -> tuple[np.ndarra
     return llr, gain
 
 
-def analyze_double_jpeg(dct: BlockDct, shape: tuple[int, int]) -> DoubleJpegFinding:
-    """The aligned double-JPEG map of an image whose pixel size is ``shape`` (h, w)."""
+def _clipped_blocks(gray: np.ndarray, origin: tuple[int, int], by: int, bx: int) -> np.ndarray:
+    """Blocks (by, bx) holding clipped pixels: clipping after the first decode breaks the quantisation lattice."""
+    x0, y0 = origin
+    g = gray[y0:, x0:]
+    clip = ((g <= 1) | (g >= 254)).astype(np.float32)
+    clip = np.pad(clip, ((0, max(0, by * 8 - clip.shape[0])), (0, max(0, bx * 8 - clip.shape[1]))))
+    counts = clip[: by * 8, : bx * 8].reshape(by, 8, bx, 8).sum(axis=(1, 3))
+    return counts >= 2
+
+
+def analyze_double_jpeg(
+    dct: BlockDct, shape: tuple[int, int], gray: np.ndarray | None = None
+) -> DoubleJpegFinding:
+    """The aligned double-JPEG map of an image whose pixel size is ``shape`` (h, w).
+
+    ``gray`` (the decoded image at that size), when given, marks blocks with clipped pixels, which carry no
+    evidence either way.
+    """
     coef, by, bx = dct.coef, dct.coef.shape[0], dct.coef.shape[1]
     empty = DoubleJpegFinding(False, 0, None, None, 0.0, 0.0, dct.from_file)
     if by < 4 or bx < 4:
@@ -121,6 +146,8 @@ def analyze_double_jpeg(dct: BlockDct, shape: tuple[int, int]) -> DoubleJpegFind
             used += 1
     if used < MIN_FREQUENCIES:
         return DoubleJpegFinding(False, used, None, None, 0.0, 0.0, dct.from_file)
+    if gray is not None and gray.shape == tuple(shape):
+        total[_clipped_blocks(gray, dct.origin, by, bx)] = 0.0
     region_b, strength = _region(total)
     region = None
     if region_b is not None:

@@ -257,7 +257,7 @@ class ForensicEngine:
             # The grid of an earlier save shows in the pixels; its origin follows the boundary phase.
             origin = ((jpeg.grid[0] + 1) % 8, (jpeg.grid[1] + 1) % 8) if jpeg.grid is not None else (0, 0)
             dct = pixel_dct(gray, origin)
-        found = analyze_double_jpeg(dct, (h, w))
+        found = analyze_double_jpeg(dct, (h, w), gray if not downscaled else None)
         if found.region is not None and (h, w) != work_shape:
             found.region = resize_map(found.region.astype(np.float32), work_shape, nearest=True) > 0.5
         return found

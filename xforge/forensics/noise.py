@@ -3,8 +3,8 @@
 Each camera (sensor, ISO, processing) leaves its own noise; a region pasted from another picture usually
 carries a different level. Following Mahdian & Saic ("Using noise inconsistencies for blind image forensics",
 Image and Vision Computing 2009), the level is read from the finest diagonal wavelet band (Haar HH1), where
-image content is weakest, with the robust median estimator of Donoho & Johnstone: sigma = median(|HH1|) /
-0.6745, per 16x16-pixel tile (64 coefficients). Clipped pixels carry no noise and are left out. The map of
+image content is weakest, per 16x16-pixel tile (64 coefficients), on flat coefficients only (see
+``tile_sigma``). Clipped pixels carry no noise and are left out. The map of
 log sigma is split into "one region vs the rest" by the robust segmentation of ``segment.py`` (Otsu split,
 connected candidates scored by their median's distance from the rest's in MAD units), not by a global z-score.
 """
@@ -36,21 +36,14 @@ class NoiseFinding:
     strength: float  # segmentation strength (effect in MAD units times sqrt of its tile count), 0 when none
 
 
-def haar_hh(gray: np.ndarray) -> np.ndarray:
-    """The finest diagonal Haar wavelet band (orthonormal: unit-variance white noise stays unit variance)."""
-    h, w = (gray.shape[0] // 2) * 2, (gray.shape[1] // 2) * 2
-    g = gray[:h, :w]
-    return (g[0::2, 0::2] - g[0::2, 1::2] - g[1::2, 0::2] + g[1::2, 1::2]) / 2.0
-
-
 def tile_sigma(gray: np.ndarray, tile: int = TILE) -> np.ndarray:
     """Per-tile noise estimate from HH1 on the tile's flat coefficients (NaN where too few are usable).
 
-    Flat: the coefficient's horizontal and vertical detail (Haar LH, HL) is below the image's median, so
-    edges and texture, which leak into HH1 too, do not pass for noise. On those, sigma = sqrt(pi/2) * mean|HH1|
-    (the mean absolute deviation of Gaussian noise); the median of Mahdian & Saic is used over the tile's
-    sub-blocks instead of single coefficients, because HH1 of 8-bit pixels moves in half-grey-level steps
-    and the median of a low-noise tile would snap to them.
+    Flat: the gradient of a blurred copy is below the image's median there, so edges and texture, which leak
+    into HH1 too, do not pass for noise (the edge exclusion of Tai & Yang, ICASSP 2008). On those, sigma = sqrt(pi/2) * mean|HH1|
+    (the mean absolute deviation of Gaussian noise). The mean replaces Mahdian & Saic's median
+    (median|HH1| / 0.6745) because HH1 of 8-bit pixels moves in half-grey-level steps, and the median of a
+    low-noise JPEG tile snaps to them.
     """
     h2, w2 = gray.shape[0] // 2, gray.shape[1] // 2
     g = gray[: 2 * h2, : 2 * w2]

@@ -92,6 +92,8 @@ def _cue_details(cue: str, ev: dict[str, Any]) -> str:
             return "the file has no JPEG history to examine"
         quality = f"saved at about quality {j['quality']:.0f}, " if j.get("quality") is not None else ""
         share = j.get("misaligned_fraction") or 0.0
+        if not share:
+            return f"{quality}no second, out-of-phase 8x8 block grid"
         return f"{quality}a second, out-of-phase 8x8 block grid over {100 * share:.0f}% of the image"
     if cue == "ghost":
         if not j.get("ghost_strength"):
