@@ -146,7 +146,8 @@ class ForensicEngine:
             ),
             Cue("cfa", {"cfa": math.log1p(cfa.strength)}, cfa.region),
             Cue("noise", {"noise": math.log1p(noise.strength)}, noise.region),
-            Cue("ela", {"ela": max(0.0, ela.peak - 1.0)}, np.clip((ela.map - 1.0) / 3.0, 0, 1) * 0.5),
+            # A weak cue: the fusion spreads its share over the whole image, so it places nothing.
+            Cue("ela", {"ela": max(0.0, ela.peak - 1.0)}, None),
         ]
         features = {f: v for c in cues for f, v in c.features.items()}
         score = fusion.score_of(features)

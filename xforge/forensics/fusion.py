@@ -22,7 +22,7 @@ blown up by a near-constant feature from deciding real photos.
 
 Pixel map (``fuse_maps``): each pixel gets the logit the image would get from the evidence placed there, the
 bias plus each weighted cue's contribution times its region's value at that pixel, so the mask is fused from
-the cues that carry weight and never exceeds the image score.
+the cues that carry weight (weak cues add their share everywhere) and never exceeds the image score.
 """
 
 from __future__ import annotations
@@ -122,16 +122,24 @@ def fuse_maps(score: float, cues: list[Cue], shape) -> tuple[np.ndarray, str | N
     """The probability map (float32 HxW) and the cue that shaped most of its marked pixels (or None).
 
     Each pixel gets the logit the image would get from the evidence placed there: the bias plus, for every
-    cue that carries weight, its (capped) contribution times its region's value at the pixel (0..1). A pixel
-    inside every weighted cue's region thus gets the image score, one outside all of them the prior, and the
-    map never exceeds the image score. When the image is judged edited but its evidence is spread over
+    cue that carries weight, its (capped) contribution times its region's value at the pixel (0..1); weak
+    cues (``WEAK_CUES``) add theirs everywhere. A pixel inside every weighted cue's region thus gets the image
+    score, one outside all of them at most the prior plus the weak cues (below 0.5 by their cap), and the map
+    never exceeds the image score. When the image is judged edited but its evidence is spread over
     disjoint regions so that no pixel reaches 0.5, the strongest cue's region, scaled by the score, is used.
     """
     features = dict.fromkeys(FEATURES, 0.0) | {f: v for c in cues for f, v in c.features.items()}
     cal = load_calibration()
     parts = cue_contributions(features, cal)
     logit = np.full(shape, cal["bias"], np.float32)
-    placed = [c for c in cues if c.region is not None and parts[c.name] > 0 and np.any(c.region)]
+    # A weak cue sharpens the verdict but does not place the edit: it adds its (capped) share everywhere,
+    # which its cap keeps below the threshold on its own.
+    logit += sum(parts[c.name] for c in cues if c.name in WEAK_CUES and parts[c.name] > 0)
+    placed = [
+        c
+        for c in cues
+        if c.name not in WEAK_CUES and c.region is not None and parts[c.name] > 0 and np.any(c.region)
+    ]
     for c in placed:
         logit += parts[c.name] * np.clip(c.region.astype(np.float32), 0, 1)
     prob = (1.0 / (1.0 + np.exp(-np.clip(logit, -50, 50)))).astype(np.float32)
