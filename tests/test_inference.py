@@ -198,7 +198,10 @@ def test_follow_up_answers_come_from_the_evidence(images):
     why = answer_follow_up(res, "Why?").splitlines()
     assert why[1].startswith("- copy-move matching: +")  # the strongest cue first
     assert "keypoint matches" in why[1] and "upper left" in why[1]
-    assert len(why) == 6  # a line per fused cue
+    from xforge.forensics.fusion import CUES, weighted_cues
+
+    assert len(why) == 1 + len(CUES)  # a line per cue: fused ones with their share, the rest "reported only"
+    assert sum("reported only" in line for line in why) == len(CUES) - len(weighted_cues())
     assert f"{res.score:.2f}" in answer_follow_up(res, "How sure are you?")
     assert "one connected region" in answer_follow_up(res, "How many regions were changed?")
     for q in ("Where?", "Hello", "Why?", "How big is it?"):

@@ -13,9 +13,9 @@ import json
 import numpy as np
 import pytest
 import torch
+from model_helpers import forged_image, user_turn
 from PIL import Image
 
-from model_helpers import forged_image, user_turn
 from xforge.cli import main as xforge_main
 from xforge.location import cells_of_mask, parse_location, verdict_from_text
 from xforge.model import XForgeModel, XForgeProcessor

@@ -1,4 +1,5 @@
-"""The classical, weight-free forensic engine (copy-move, noise, JPEG and ELA cues, fused and explained)."""
+"""The classical, weight-free forensic engine (copy-move, double-JPEG, JPEG grid and ghost, CFA, noise and ELA cues,
+fused and explained)."""
 
 from xforge.forensics.engine import MAX_WORKING_PIXELS, ForensicEngine, ForensicResult
 

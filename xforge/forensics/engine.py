@@ -1,8 +1,9 @@
 """ForensicEngine: xforge's weight-free answer to "is this image edited, where, and why?".
 
-It runs the classical cues (copy-move matching, noise inconsistency, JPEG traces, error-level analysis),
-fuses them into a calibrated score and a probability map (``fusion``), and explains the result from the
-evidence (``explain``). CPU only, no weights.
+It runs the classical cues, one module each (copy-move matching, aligned double-JPEG quantisation, JPEG ghost
+and block grid, colour-filter-array traces, wavelet noise level, error-level analysis), hands them to the
+fusion as a list of ``fusion.Cue`` (a calibrated score and a probability map), and explains the result from
+the evidence (``explain``). CPU only, no weights.
 
 Working resolution: images above ``MAX_WORKING_PIXELS`` (2 megapixels) are downscaled (area averaging) for
 the analysis; the probability map and mask are returned at the input's size, ``downscaled`` is set, and the
@@ -24,9 +25,13 @@ from PIL import Image
 
 from xforge.data.images import load_image
 from xforge.forensics import fusion
+from xforge.forensics.cfa import CfaFinding, analyze_cfa
 from xforge.forensics.copymove import CopyMoveParams, detect_copy_move
+from xforge.forensics.dct import pixel_dct, read_luma_dct
+from xforge.forensics.double_jpeg import DoubleJpegFinding, analyze_double_jpeg
 from xforge.forensics.ela import error_level
 from xforge.forensics.explain import explain
+from xforge.forensics.fusion import Cue
 from xforge.forensics.jpeg import analyze_jpeg
 from xforge.forensics.maps import regions_of, resize_map, to_gray
 from xforge.forensics.noise import estimate_noise
@@ -112,37 +117,47 @@ class ForensicEngine:
         wh, ww = gray.shape
         cm = detect_copy_move(gray, self.copy_move_params)
         noise = estimate_noise(gray)
+        # Demosaicing traces are a per-pixel pattern: downscaling erases them.
+        cfa = analyze_cfa(work) if not downscaled else CfaFinding(False, 0.0, None, 0.0)
         # JPEG traces live on the file's own 8x8 grid; after downscaling only the file's tables still speak.
         jpeg = analyze_jpeg(gray, source_path if not downscaled else None)
         if downscaled and source_path is not None:
             from xforge.forensics.jpeg import quality_from_file
 
             jpeg.is_jpeg, jpeg.quality = quality_from_file(source_path)
+        djpeg = self._double_jpeg(rgb, gray, source_path, jpeg, (wh, ww), downscaled)
         ela = error_level(work)
-        features = {
-            "copymove": max((math.log1p(f.n_matches) * max(f.correlation, 0.0) for f in cm), default=0.0),
-            "noise": noise.strength,
-            "noise_peak": noise.peak,
-            "noise_spectrum": noise.spectrum_peak,
-            "jpeg_grid": jpeg.misaligned_frac if jpeg.misaligned is not None else 0.0,
-            "ghost": jpeg.ghost_strength,
-            "ela": max(0.0, ela.peak - 1.0),
-        }
+        cues = [
+            Cue(
+                "copymove",
+                {
+                    "copymove": max(
+                        (math.log1p(f.n_matches) * max(f.correlation, 0.0) for f in cm), default=0.0
+                    )
+                },
+                np.any([f.target_mask for f in cm], axis=0) if cm else None,
+            ),
+            Cue("djpeg", {"djpeg": math.log1p(djpeg.strength)}, djpeg.region),
+            Cue("ghost", {"ghost": jpeg.ghost_strength}, jpeg.ghost_region),
+            Cue(
+                "jpeg_grid",
+                {"jpeg_grid": jpeg.misaligned_frac if jpeg.misaligned is not None else 0.0},
+                jpeg.misaligned,
+            ),
+            Cue("cfa", {"cfa": math.log1p(cfa.strength)}, cfa.region),
+            Cue("noise", {"noise": math.log1p(noise.strength)}, noise.region),
+            # A weak cue: the fusion spreads its share over the whole image, so it places nothing.
+            Cue("ela", {"ela": max(0.0, ela.peak - 1.0)}, None),
+        ]
+        features = {f: v for c in cues for f, v in c.features.items()}
         score = fusion.score_of(features)
         verdict = "tampered" if score >= self.threshold else "authentic"
-        cue_maps = {
-            "copymove": np.any([f.target_mask for f in cm], axis=0) if cm else None,
-            "noise": noise.region if noise.region is not None else noise.spectrum_region,
-            "jpeg_grid": jpeg.misaligned,
-            "ghost": jpeg.ghost_region,
-            "ela": np.clip((ela.map - 1.0) / 3.0, 0, 1) * 0.5,
-        }
-        prob_work, shaped_by = fusion.fuse_maps(score, features, cue_maps, (wh, ww), STRONG_LOGIT)
+        prob_work, shaped_by = fusion.fuse_maps(score, cues, (wh, ww))
         prob_map = resize_map(prob_work, (h, w))
         mask = (prob_map >= self.threshold).astype(np.uint8)
         parts = fusion.cue_contributions(features)
         strong = {c for c, v in parts.items() if v >= STRONG_LOGIT}
-        if cm:
+        if cm and "copymove" in fusion.weighted_cues():
             strong.add("copymove")
         downscale_note = (
             f"The image ({w}×{h}) was analysed at {ww}×{wh}, the engine's maximum working resolution of "
@@ -158,7 +173,9 @@ class ForensicEngine:
             jpeg=jpeg,
             ela=ela,
             strong=strong,
-            spectrum_logit=fusion.contributions(features)["noise_spectrum"],
+            djpeg=djpeg,
+            cfa=cfa,
+            weighted=fusion.weighted_cues(),
             n_keypoints_note="SIFT keypoint matching with RANSAC verification",
             downscale_note=downscale_note,
             too_small=False,
@@ -186,12 +203,23 @@ class ForensicEngine:
             ],
             "noise": {
                 "global_sigma": noise.global_sigma,
-                "region_box": _scaled_box(noise.region, sx, sy) if noise.region is not None else None,
+                "region_box": _scaled_box(noise.region, sx, sy),
                 "ratio": noise.ratio,
                 "strength": noise.strength,
-                "peak_z": noise.peak,
-                "spectrum_peak_z": noise.spectrum_peak,
-                "spectrum_region_box": _scaled_box(noise.spectrum_region, sx, sy),
+            },
+            "double_jpeg": {
+                "double_compressed": djpeg.double,
+                "frequencies": djpeg.frequencies,
+                "coefficients_from": "file" if djpeg.from_file else "pixels",
+                "region_box": _scaled_box(djpeg.region, sx, sy),
+                "share": djpeg.share,
+                "strength": djpeg.strength,
+            },
+            "cfa": {
+                "present": cfa.present,
+                "trace": cfa.trace,
+                "region_box": _scaled_box(cfa.region, sx, sy),
+                "strength": cfa.strength,
             },
             "jpeg": {
                 "is_jpeg": jpeg.is_jpeg,
@@ -214,6 +242,26 @@ class ForensicEngine:
             evidence=evidence,
             downscaled=downscaled,
         )
+
+    @staticmethod
+    def _double_jpeg(rgb, gray, source_path, jpeg, work_shape, downscaled: bool) -> DoubleJpegFinding:
+        """The aligned double-JPEG map: from the file's coefficients when it is a JPEG, else from pixels.
+
+        The file's coefficients are read at its full size, so the region is resized to the working size when
+        the image was downscaled; estimating them from downscaled pixels would be meaningless (no grid).
+        """
+        h, w = rgb.shape[:2]
+        dct = read_luma_dct(source_path) if source_path is not None else None
+        if dct is None:
+            if downscaled:
+                return DoubleJpegFinding(False, 0, None, None, 0.0, 0.0, False)
+            # The grid of an earlier save shows in the pixels; its origin follows the boundary phase.
+            origin = ((jpeg.grid[0] + 1) % 8, (jpeg.grid[1] + 1) % 8) if jpeg.grid is not None else (0, 0)
+            dct = pixel_dct(gray, origin)
+        found = analyze_double_jpeg(dct, (h, w), gray if not downscaled else None)
+        if found.region is not None and (h, w) != work_shape:
+            found.region = resize_map(found.region.astype(np.float32), work_shape, nearest=True) > 0.5
+        return found
 
     def _too_small(self, h: int, w: int, question: str | None) -> ForensicResult:
         features = dict.fromkeys(fusion.FEATURES, 0.0)

@@ -47,11 +47,19 @@ def noise_sentence(n) -> str:
     )
 
 
-def spectrum_sentence(n) -> str:
+def double_jpeg_sentence(d) -> str:
+    source = "read from the file" if d.from_file else "estimated from the pixels"
     return (
-        f"Noise grain: in {_where(n.spectrum_region)} the finest-grain noise is out of proportion to the coarser "
-        "grain compared with the rest of the image, a sign the region was resampled, smoothed or compressed "
-        "apart from the rest."
+        f"Double JPEG: the rest of the image was JPEG-compressed twice, but {_where(d.region)} "
+        f"({100 * d.share:.0f}% of the image) shows only one compression in its DCT coefficients ({source}), "
+        "a sign of content pasted in before the last save."
+    )
+
+
+def cfa_sentence(c) -> str:
+    return (
+        f"Camera trace: the colour-filter-array (demosaicing) pattern found in the rest of the image is missing "
+        f"in {_where(c.region)}, a sign the region was resampled or came from elsewhere."
     )
 
 
@@ -84,12 +92,23 @@ def explain(
     ela,
     strong: set[str],
     n_keypoints_note: str,
-    spectrum_logit: float = 0.0,
     downscale_note: str | None,
     too_small: bool,
     question: str | None = None,
+    djpeg=None,
+    cfa=None,
+    weighted: set[str] | None = None,
 ) -> str:
-    """One paragraph: the engine note, the verdict with its score, then the findings that support it."""
+    """One paragraph: the engine note, the verdict with its score, then the findings that support it.
+
+    Only cues in ``strong`` (their share of the decision is large) are given as findings. Cues outside
+    ``weighted`` (fitted weight 0) are mentioned, if at all, as "reported only".
+    """
+    weighted = (
+        set(weighted)
+        if weighted is not None
+        else {"copymove", "noise", "djpeg", "ghost", "jpeg_grid", "cfa", "ela"}
+    )
     parts = [ENGINE_NOTE]
     if too_small:
         parts.append(
@@ -102,9 +121,11 @@ def explain(
         findings = [copy_move_sentence(f) for f in copy_move if "copymove" in strong]
         if "noise" in strong and noise.region is not None:
             findings.append(noise_sentence(noise))
-        if "noise" in strong and noise.spectrum_region is not None and spectrum_logit >= 0.5:
-            findings.append(spectrum_sentence(noise))
+        if "djpeg" in strong and djpeg is not None and djpeg.region is not None:
+            findings.append(double_jpeg_sentence(djpeg))
         findings += jpeg_sentences(jpeg, strong)
+        if "cfa" in strong and cfa is not None and cfa.region is not None:
+            findings.append(cfa_sentence(cfa))
         if "ela" in strong:
             findings.append(
                 f"Error-level analysis (a weak cue) peaks at {ela.peak:.1f}× the image's typical level."
@@ -124,15 +145,20 @@ def explain(
             ]
         else:
             checked = [f"no copied regions ({n_keypoints_note})"]
-        if noise.global_sigma > 0:
-            checked.append(
-                f"a consistent noise level across the image (about {noise.global_sigma:.1f} grey levels)"
-            )
+        if djpeg is not None and djpeg.double and "djpeg" in weighted:
+            checked.append("double JPEG compression throughout, with no region compressed only once")
         if jpeg.is_jpeg:
             q = f" at about quality {jpeg.quality:.0f}" if jpeg.quality is not None else ""
             checked.append(f"a JPEG file{q} with no out-of-phase block grid or JPEG ghost")
         else:
             checked.append("no JPEG history in the file to examine")
+        if noise.global_sigma > 0:
+            level = f"a noise level of about {noise.global_sigma:.1f} grey levels"
+            checked.append(
+                f"{level} with no clearly different region"
+                if "noise" in weighted
+                else f"{level} (reported only: the noise cue carries no weight in the verdict)"
+            )
         parts.append("Checked: " + "; ".join(checked) + ".")
         weak = [c for c in strong if c != "ela"]
         if weak:
@@ -152,8 +178,11 @@ def _question_first(findings: list[str], question: str | None) -> list[str]:
         "clone": "Copy-move",
         "duplicat": "Copy-move",
         "noise": "Noise",
+        "double": "Double JPEG",
         "jpeg": "JPEG",
-        "compress": "JPEG",
+        "compress": "Double JPEG",
+        "camera": "Camera trace",
+        "demosaic": "Camera trace",
     }
     for key, prefix in keys.items():
         if key in q:

@@ -14,16 +14,20 @@ from typing import Any
 import numpy as np
 
 from xforge.forensics.engine import STRONG_LOGIT
+from xforge.forensics.fusion import weighted_cues
 from xforge.location import cells_of_mask, describe_mask, parse_location, phrase_for_cells
 
 SPEAKER = "Classical forensic engine (no trained model loaded)"
 CUE_NAMES = {
     "copymove": "copy-move matching",
-    "noise": "noise consistency",
-    "jpeg_grid": "JPEG block grid",
+    "djpeg": "double-JPEG quantisation",
     "ghost": "JPEG ghost",
+    "jpeg_grid": "JPEG block grid",
+    "cfa": "camera (demosaicing) trace",
+    "noise": "noise consistency",
     "ela": "error level analysis",
 }
+SPLICE_CUES = {"djpeg", "ghost", "jpeg_grid", "cfa", "noise"}
 
 # Tried in order; the first topic whose pattern matches the question answers it.
 TOPICS: tuple[tuple[str, str], ...] = (
@@ -87,11 +91,31 @@ def _cue_details(cue: str, ev: dict[str, Any]) -> str:
         if not j.get("is_jpeg"):
             return "the file has no JPEG history to examine"
         quality = f"saved at about quality {j['quality']:.0f}, " if j.get("quality") is not None else ""
-        return f"{quality}{100 * (j.get('misaligned_fraction') or 0.0):.0f}% of 8x8 tiles out of phase"
+        share = j.get("misaligned_fraction") or 0.0
+        if not share:
+            return f"{quality}no second, out-of-phase 8x8 block grid"
+        return f"{quality}a second, out-of-phase 8x8 block grid over {100 * share:.0f}% of the image"
     if cue == "ghost":
         if not j.get("ghost_strength"):
             return "no JPEG ghost"
         return f"a JPEG ghost at quality {j.get('ghost_quality')} (strength {j['ghost_strength']:.2f})"
+    if cue == "djpeg":
+        d = ev.get("double_jpeg") or {}
+        if not d.get("double_compressed"):
+            return "no double JPEG compression to compare regions by"
+        if d.get("region_box") is None:
+            return f"double JPEG compression throughout ({d.get('frequencies')} DCT frequencies show it)"
+        return (
+            f"{_box_place(d['region_box'], size)} ({100 * d.get('share', 0.0):.0f}% of the image) was compressed "
+            f"only once while the rest shows two compressions (coefficients from the {d.get('coefficients_from')})"
+        )
+    if cue == "cfa":
+        c = ev.get("cfa") or {}
+        if not c.get("present"):
+            return "no demosaicing trace in the image (resized or compressed away)"
+        if c.get("region_box") is None:
+            return "demosaicing traces everywhere"
+        return f"demosaicing traces missing in {_box_place(c['region_box'], size)}"
     if cue == "ela":
         return f"error level peaks at {(ev.get('ela') or {}).get('peak', 0.0):.1f}x the typical level (a weak cue)"
     return ""
@@ -163,7 +187,7 @@ def _kind(res, _question: str) -> str:
             else f"a copy rotated by {abs(f['rotation_deg']):.0f} degrees, scaled x{f['scale']:.2f}"
         )
         return f"it reads the edit as a copy-move: part of the image duplicated elsewhere in it ({how})."
-    if {"noise", "jpeg_grid", "ghost"} & set(strong):
+    if SPLICE_CUES & set(strong):
         cues = ", ".join(CUE_NAMES[c] for c in strong if c != "ela")
         return f"it reads the edit as most likely a splice, content from another source: {cues} differ(s) there from the rest of the image."
     if strong == ["ela"]:
@@ -181,23 +205,29 @@ def _confidence(res, _question: str) -> str:
 
 
 def cue_lines(evidence: dict[str, Any]) -> list[str]:
-    """One line per cue, largest share of the decision first: ``"<cue>: +1.54, <what it measured>"``."""
+    """One line per cue: those with weight in the verdict first, largest share first
+    (``"<cue>: +1.54, <what it measured>"``), then the cues that are reported only."""
     parts = evidence.get("contributions") or {}
-    return [
-        f"{CUE_NAMES.get(c, c)}: {parts[c]:+.2f}, {_cue_details(c, evidence)}"
-        for c in sorted(parts, key=parts.get, reverse=True)
+    weighted = weighted_cues()
+    used = [c for c in sorted(parts, key=parts.get, reverse=True) if c in weighted]
+    lines = [f"{CUE_NAMES.get(c, c)}: {parts[c]:+.2f}, {_cue_details(c, evidence)}" for c in used]
+    lines += [
+        f"{CUE_NAMES.get(c, c)}: reported only (no weight in the verdict), {_cue_details(c, evidence)}"
+        for c in parts
+        if c not in weighted
     ]
+    return lines
 
 
 def _why(res, _question: str) -> str:
     ev = res.evidence
     if ev.get("too_small"):
         return "the image is too small for its cues to be measured, so there is no evidence either way."
-    parts = ev.get("contributions") or {}
+    used = [c for c in ev.get("contributions") or {} if c in weighted_cues()]
     lines = [f"- {line}" for line in cue_lines(ev)]
     head = (
-        f"its verdict ({res.verdict}, score {res.score:.2f}) fuses {len(parts)} cues; each line gives the cue's share of "
-        f"the decision (cues adding at least {STRONG_LOGIT:.1f} count as evidence) and what it measured:"
+        f"its verdict ({res.verdict}, score {res.score:.2f}) fuses {len(used)} cues; each line gives the cue's share "
+        f"of the decision (cues adding at least {STRONG_LOGIT:.1f} count as evidence) and what it measured:"
     )
     return "\n".join([head, *lines])
 
