@@ -13,9 +13,9 @@ import json
 import numpy as np
 import pytest
 import torch
+from model_helpers import forged_image, user_turn
 from PIL import Image
 
-from model_helpers import forged_image, user_turn
 from xforge.cli import main as xforge_main
 from xforge.location import cells_of_mask, parse_location, verdict_from_text
 from xforge.model import XForgeModel, XForgeProcessor
@@ -96,7 +96,9 @@ def test_detect_predictions_obey_the_agreement_rule(checkpoints, tmp_path, decis
     folder.mkdir()
     for seed in range(4):
         Image.fromarray(forged_image(48 + 8 * seed, 64, seed)[0]).save(folder / f"img{seed}.png")
-    model = checkpoints[decision] if decision else build_tiny_checkpoint(tmp_path / "ck", score_from_image=True)
+    model = (
+        checkpoints[decision] if decision else build_tiny_checkpoint(tmp_path / "ck", score_from_image=True)
+    )
     out = tmp_path / "preds"
     args = ["detect", str(folder), "--model", str(model), "--out", str(out), "--batch-size", "3"]
     assert xforge_main([*args, "--max-new-tokens", "24", "--no-progress"]) == 0
