@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import numpy as np
+import torch
 
 from xforge.data.conversations import SEG_TOKEN
 
@@ -50,3 +53,20 @@ def authentic_example(height: int = 48, width: int = 40, seed: int = 1) -> dict:
         "masks": [],
         "label": "authentic",
     }
+
+
+@contextmanager
+def decided(*models, verdict: str = "tampered"):
+    """Push the score heads so every image gets ``verdict``: generation follows the score
+    (``xforge.model.generation``), so a test of the mask path needs a tampered decision."""
+    shift = 30.0 if verdict == "tampered" else -30.0
+    biases = [m.score_head.mlp[-1].bias for m in models]
+    with torch.no_grad():
+        for b in biases:
+            b += shift
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            for b in biases:
+                b -= shift

@@ -7,7 +7,14 @@ import shutil
 import numpy as np
 import pytest
 import torch
-from model_helpers import assistant_turn, authentic_example, forged_image, tampered_example, user_turn
+from model_helpers import (
+    assistant_turn,
+    authentic_example,
+    decided,
+    forged_image,
+    tampered_example,
+    user_turn,
+)
 
 from xforge.data.conversations import SEG_TOKEN
 from xforge.model import XForgeModel, XForgeProcessor
@@ -147,10 +154,19 @@ def test_generate_one_mask_per_seg_and_reuses_features(tiny_checkpoint):
     features = model.encode_image(image, processor)
     messages = [user_turn()]
     # A random model rarely says <SEG>: bias it so every generated token is one.
+    # The free path (require_mask=False): the answer is the language model's, with a tampered decision.
     seg_bias = {(processor.seg_token_id,): 100.0}
-    first = model.generate(processor, messages, features=features, max_new_tokens=3, sequence_bias=seg_bias)
-    messages += [assistant_turn(first.text), user_turn("Why?", with_image=False)]
-    second = model.generate(processor, messages, features=features, max_new_tokens=2)
+    with decided(model):
+        first = model.generate(
+            processor,
+            messages,
+            features=features,
+            max_new_tokens=3,
+            sequence_bias=seg_bias,
+            require_mask=False,
+        )
+        messages += [assistant_turn(first.text), user_turn("Why?", with_image=False)]
+        second = model.generate(processor, messages, features=features, max_new_tokens=2)
     assert vision_calls[0] == 1 and sam_calls[0] == 1
     assert first.text.count(SEG_TOKEN) == 3 == len(first.masks)
     for mask in first.masks:
@@ -159,7 +175,15 @@ def test_generate_one_mask_per_seg_and_reuses_features(tiny_checkpoint):
     assert 0.0 <= first.score <= 1.0 and 0.0 <= second.score <= 1.0
     assert len(second.masks) == second.text.count(SEG_TOKEN)
     # Without cached features, the same answer and masks (the encoders run again).
-    fresh = model.generate(processor, [user_turn()], image=image, max_new_tokens=3, sequence_bias=seg_bias)
+    with decided(model):
+        fresh = model.generate(
+            processor,
+            [user_turn()],
+            image=image,
+            max_new_tokens=3,
+            sequence_bias=seg_bias,
+            require_mask=False,
+        )
     assert vision_calls[0] == 2 and sam_calls[0] == 2
     assert fresh.text == first.text and fresh.score == pytest.approx(first.score)
     np.testing.assert_allclose(fresh.masks[0], first.masks[0], atol=1e-6)
@@ -170,14 +194,22 @@ def test_generate_matches_teacher_forced_forward(loaded):
     model, processor = loaded
     image, _ = forged_image(50, 70)
     seg_bias = {(processor.seg_token_id,): 100.0}
-    gen = model.generate(processor, [user_turn()], image=image, max_new_tokens=2, sequence_bias=seg_bias)
+    with decided(model):
+        gen = model.generate(
+            processor,
+            [user_turn()],
+            image=image,
+            max_new_tokens=2,
+            sequence_bias=seg_bias,
+            require_mask=False,
+        )
     example = {
         "messages": [user_turn(), assistant_turn(gen.text)],
         "image": image,
         "masks": [np.zeros((50, 70), np.uint8)] * 2,
         "label": "tampered",
     }
-    with torch.no_grad():
+    with torch.no_grad(), decided(model):
         out = model(**processor.collate([example]))
     np.testing.assert_allclose(out.pred_masks[0].sigmoid().numpy(), np.stack(gen.masks), atol=1e-5)
     assert torch.sigmoid(out.score_logits[0]).item() == pytest.approx(gen.score, abs=1e-5)
@@ -208,8 +240,10 @@ def test_save_load_round_trip_gives_identical_outputs(tiny_checkpoint, tmp_path)
     assert torch.equal(a.pred_masks[0], b.pred_masks[0])
     image, _ = forged_image(40, 60)
     seg_bias = {(processor.seg_token_id,): 100.0}
-    ga = model.generate(processor, [user_turn()], image=image, max_new_tokens=2, sequence_bias=seg_bias)
-    gb = again.generate(processor2, [user_turn()], image=image, max_new_tokens=2, sequence_bias=seg_bias)
+    kwargs = dict(image=image, max_new_tokens=2, sequence_bias=seg_bias, require_mask=False)
+    with decided(model, again):
+        ga = model.generate(processor, [user_turn()], **kwargs)
+        gb = again.generate(processor2, [user_turn()], **kwargs)
     assert ga.text == gb.text and ga.score == gb.score
     np.testing.assert_array_equal(ga.masks[0], gb.masks[0])
 
@@ -327,11 +361,13 @@ def test_merged_adapters_give_the_same_answer(tiny_checkpoint):
                 param.normal_(0, 0.05)
     image, _ = forged_image(40, 60)
     seg_bias = {(processor.seg_token_id,): 100.0}
-    before = model.generate(processor, [user_turn()], image=image, max_new_tokens=2, sequence_bias=seg_bias)
-    model.merge_adapters()
-    merged = model.generate(processor, [user_turn()], image=image, max_new_tokens=2, sequence_bias=seg_bias)
-    model.unmerge_adapters()
-    after = model.generate(processor, [user_turn()], image=image, max_new_tokens=2, sequence_bias=seg_bias)
+    kwargs = dict(image=image, max_new_tokens=2, sequence_bias=seg_bias, require_mask=False)
+    with decided(model):
+        before = model.generate(processor, [user_turn()], **kwargs)
+        model.merge_adapters()
+        merged = model.generate(processor, [user_turn()], **kwargs)
+        model.unmerge_adapters()
+        after = model.generate(processor, [user_turn()], **kwargs)
     assert merged.text == before.text == after.text
     assert merged.score == pytest.approx(before.score, abs=1e-4)
     np.testing.assert_allclose(merged.masks[0], before.masks[0], atol=1e-4)
@@ -387,5 +423,13 @@ def test_bfloat16_model_trains_and_generates(tiny_checkpoint):
     model.eval()
     image, _ = forged_image(40, 60)
     seg_bias = {(processor.seg_token_id,): 100.0}
-    gen = model.generate(processor, [user_turn()], image=image, max_new_tokens=2, sequence_bias=seg_bias)
+    with decided(model):
+        gen = model.generate(
+            processor,
+            [user_turn()],
+            image=image,
+            max_new_tokens=2,
+            sequence_bias=seg_bias,
+            require_mask=False,
+        )
     assert len(gen.masks) == 2 and gen.masks[0].dtype == np.float32 and gen.masks[0].shape == (40, 60)

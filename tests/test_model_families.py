@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from model_helpers import authentic_example, forged_image, tampered_example, user_turn
+from model_helpers import authentic_example, decided, forged_image, tampered_example, user_turn
 
 from xforge.data.conversations import SEG_TOKEN
 from xforge.model import XForgeModel, XForgeProcessor
@@ -51,19 +51,29 @@ def test_family_end_to_end(family, tied, checkpointing, tmp_path):
     model.eval()
     image, _ = forged_image(40, 52)
     seg_bias = {(processor.seg_token_id,): 100.0}
-    gen = model.generate(processor, [user_turn()], image=image, max_new_tokens=2, sequence_bias=seg_bias)
+    with decided(model):
+        gen = model.generate(
+            processor,
+            [user_turn()],
+            image=image,
+            max_new_tokens=2,
+            sequence_bias=seg_bias,
+            require_mask=False,
+        )
     assert gen.text.count(SEG_TOKEN) == 2 == len(gen.masks)
     assert all(m.shape == (40, 52) for m in gen.masks)
 
     model.save_pretrained(tmp_path / "saved")
     processor.save_pretrained(tmp_path / "saved")
     again = XForgeModel.from_pretrained(tmp_path / "saved")
-    gen2 = again.generate(
-        XForgeProcessor.from_pretrained(tmp_path / "saved"),
-        [user_turn()],
-        image=image,
-        max_new_tokens=2,
-        sequence_bias=seg_bias,
-    )
+    with decided(again):
+        gen2 = again.generate(
+            XForgeProcessor.from_pretrained(tmp_path / "saved"),
+            [user_turn()],
+            image=image,
+            max_new_tokens=2,
+            sequence_bias=seg_bias,
+            require_mask=False,
+        )
     assert gen2.text == gen.text and gen2.score == gen.score
     np.testing.assert_array_equal(gen2.masks[1], gen.masks[1])

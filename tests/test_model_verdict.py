@@ -96,7 +96,9 @@ def test_detect_predictions_obey_the_agreement_rule(checkpoints, tmp_path, decis
     folder.mkdir()
     for seed in range(4):
         Image.fromarray(forged_image(48 + 8 * seed, 64, seed)[0]).save(folder / f"img{seed}.png")
-    model = checkpoints[decision] if decision else build_tiny_checkpoint(tmp_path / "ck", score_from_image=True)
+    model = (
+        checkpoints[decision] if decision else build_tiny_checkpoint(tmp_path / "ck", score_from_image=True)
+    )
     out = tmp_path / "preds"
     args = ["detect", str(folder), "--model", str(model), "--out", str(out), "--batch-size", "3"]
     assert xforge_main([*args, "--max-new-tokens", "24", "--no-progress"]) == 0
