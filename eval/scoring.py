@@ -306,7 +306,7 @@ def _score(job: ImageJob, options: EvalOptions, pred: dict[str, Any]) -> dict[st
     else:
         s = pred.get("score")
         out["score"] = float(s) if isinstance(s, (int, float)) and math.isfinite(s) else None
-    if "localization" in wants and pred_map is None and job.pred_mask_path is not None:
+    if "localization" in wants and pred_map is None and pred.get("mask") and job.pred_mask_path is not None:
         # QES needs no ground truth: rate every predicted map there is (authentic images too).
         if job.pred_mask_path.is_file():
             pred_map = read_pred_map(job.pred_dir, pred["mask"])
