@@ -127,7 +127,8 @@ def evaluate(model: Path, heldout: Path, out: Path) -> dict[str, float]:
         "pixel_iou": table.get("pixel_iou"),
         "parse_rate": sum(ok) / len(ok) if ok else 0.0,
         "grounded_pred": table.get("grounding_pred"),
-        "accuracy": table.get("accuracy"),
+        "accuracy": table.get("image_acc"),
+        "balanced_accuracy": table.get("image_bacc"),
         "n_images": len(rows),
     }
 
