@@ -44,7 +44,14 @@ def main(argv: list[str] | None = None) -> int:
     from train_stages.tiny import prepare_tiny_run
     from xforge.model import XForgeModel, XForgeProcessor
 
-    run = prepare_tiny_run(Path(args.out), n_train=args.samples, n_valid=8, image_size=args.image_size)
+    run = prepare_tiny_run(
+        Path(args.out),
+        n_train=args.samples,
+        n_valid=8,
+        n_heldout=4,
+        image_size=args.image_size,
+        pretrain_steps=0,
+    )
     dataset = ConversationDataset(run.data / "stage2_train.jsonl", run.data)
     tiny = XForgeProcessor.from_pretrained(run.base)
     processor = XForgeProcessor(tiny.backbone, family=tiny.family, sam2_image_size=args.sam2_size)

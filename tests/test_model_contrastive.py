@@ -100,7 +100,9 @@ def test_forward_adds_the_weighted_loss_and_its_gradient_reaches_the_mask_decode
 def test_tiny_stage2_run_with_the_contrastive_loss_logs_it(tmp_path):
     from train_stages.tiny import prepare_tiny_run
 
-    run = prepare_tiny_run(tmp_path / "tiny", n_train=6, n_valid=2, image_size=64)
+    run = prepare_tiny_run(
+        tmp_path / "tiny", n_train=6, n_valid=2, n_heldout=4, image_size=64, pretrain_steps=0
+    )
     out = tmp_path / "stage2"
     sets = [
         f"model.init_from={run.base}",

@@ -92,7 +92,7 @@ def pretrain_backbone(
         optim.step()
         sched.step()
         optim.zero_grad(set_to_none=True)
-        losses.append(float(out.loss))
+        losses.append(float(out.loss.detach()))
         bar.set_postfix(loss=f"{sum(losses[-20:]) / len(losses[-20:]):.3f}")
     hf_model.eval()
     for p in params:
