@@ -38,7 +38,7 @@ def run(cmd: list[str]) -> None:
     subprocess.run(cmd, cwd=REPO, check=True)
 
 
-def train_stage(stage: int, out: Path, init_from: Path, scale: float) -> Path:
+def train_stage(stage: int, out: Path, init_from: Path, scale: float, extra: list[str]) -> Path:
     final = out / f"stage{stage}" / "final"
     if (final / "xforge_config.json").is_file():
         print(f"stage {stage}: reusing {final}")
@@ -61,6 +61,7 @@ def train_stage(stage: int, out: Path, init_from: Path, scale: float) -> Path:
         "run.eval_every": str(steps),
     }
     args = [a for k, v in sets.items() for a in ("--set", f"{k}={v}")]
+    args += [a for item in extra for a in ("--set", item)]
     run(
         [
             sys.executable,
@@ -149,6 +150,13 @@ def main(argv: list[str] | None = None) -> int:
         "--pretrain-steps", type=int, default=None, help="base pre-training steps (default: the tiny run's)"
     )
     p.add_argument("--skip-base", action="store_true", help="do not evaluate the untrained base")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="config override for every stage, e.g. model.loss_weights.contrastive=0.1",
+    )
     args = p.parse_args(argv)
     start = time.time()
     out = Path(args.out).resolve()
@@ -160,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"data and base ready after {(time.time() - start) / 60:.1f} min", flush=True)
     model = tiny.base
     for stage in (1, 2, 3):
-        model = train_stage(stage, out, model, args.steps_scale)
+        model = train_stage(stage, out, model, args.steps_scale, args.set)
         print(f"stage {stage} done after {(time.time() - start) / 60:.1f} min", flush=True)
     trained = evaluate(model, tiny.heldout, out / "eval" / "trained")
     minutes = (time.time() - start) / 60
