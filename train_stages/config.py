@@ -55,6 +55,8 @@ class ModelConfig:
     # Keys text, bce, dice, score, edge, contrastive -> XForgeConfig.<key>_loss_weight (defaults 1.0 / 2.0 /
     # 0.5 / 1.0 / 0 / 0).
     loss_weights: dict[str, float] = field(default_factory=dict)
+    # XForgeConfig.score_pos_weight for this stage (None: keep the checkpoint's).
+    score_pos_weight: float | None = None
     gradient_checkpointing: bool = False
 
 

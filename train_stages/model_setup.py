@@ -9,6 +9,7 @@ import torch
 
 from train_stages.config import ConfigError, TrainConfig
 from xforge.model import XForgeConfig, XForgeModel, XForgeProcessor
+from xforge.model.modeling import LOSS_TERMS
 
 logger = logging.getLogger(__name__)
 
@@ -75,8 +76,14 @@ def setup_model(cfg: TrainConfig) -> tuple[XForgeModel, XForgeProcessor]:
             seg_token=xcfg.seg_token,
         )
         model = XForgeModel.build(xcfg, processor, torch_dtype=dtype)
-    for name, weight in cfg.model.loss_weights.items():
+    # Loss weights are the stage's: what its YAML says, else XForgeConfig's defaults. A checkpoint's own
+    # values are not inherited (stage 1's zero score weight must not silence the score loss of stage 2).
+    defaults = XForgeConfig()
+    for name in LOSS_TERMS:
+        weight = cfg.model.loss_weights.get(name, getattr(defaults, f"{name}_loss_weight"))
         setattr(model.config, f"{name}_loss_weight", float(weight))
+    if cfg.model.score_pos_weight is not None:
+        model.config.score_pos_weight = float(cfg.model.score_pos_weight)
     model.set_trainable(cfg.model.trainable)
     upcast_trainable(model)
     if cfg.model.gradient_checkpointing:

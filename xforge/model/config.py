@@ -54,6 +54,9 @@ class XForgeConfig:
     bce_loss_weight: float = 2.0
     dice_loss_weight: float = 0.5
     score_loss_weight: float = 1.0
+    # Weight of the edited class in the detection BCE (``pos_weight``): n_authentic / n_edited of the training
+    # data balances the two classes, so the 0.5 threshold is not pulled towards the majority class.
+    score_pos_weight: float = 1.0
     edge_loss_weight: float = 0.0
     edge_width: int = 3
     # Contour-aware contrastive loss on the mask decoder's pixel embeddings (off by default).

@@ -549,7 +549,10 @@ class XForgeModel(nn.Module):
                 target = is_tampered.to(logits.device)[positions[:, 0]]
                 known = target >= 0
                 if known.any():
-                    result.score_loss = F.binary_cross_entropy_with_logits(logits[known], target[known])
+                    pos_weight = torch.tensor(cfg.score_pos_weight, device=logits.device)
+                    result.score_loss = F.binary_cross_entropy_with_logits(
+                        logits[known], target[known], pos_weight=pos_weight
+                    )
                     if probe is not None:
                         result.score_loss = result.score_loss + self._probe_loss(
                             probe, positions[:, 0], target, target_masks
