@@ -7,7 +7,9 @@ from typing import Any
 
 import numpy as np
 
-VERDICTS = ("tampered", "authentic")
+VERDICTS = ("authentic", "tampered", "synthetic")
+#: the three detection classes, in the order of every probability vector (``AnalysisResult.scores``)
+CLASSES = VERDICTS
 MASK_THRESHOLD = 0.5  # the fixed threshold of the evaluation's pixel F1/IoU (eval.metrics.localization)
 
 
@@ -30,12 +32,29 @@ def regions_from_mask(mask: np.ndarray, min_area: int = 1) -> list[dict[str, Any
     return sorted(regions, key=lambda r: r["area"], reverse=True)
 
 
+def normalized_scores(scores: dict[str, float]) -> dict[str, float]:
+    """The three class probabilities in :data:`CLASSES` order, checked and renormalised to sum to 1."""
+    unknown = set(scores) - set(CLASSES)
+    if unknown:
+        raise ValueError(f"scores has unknown classes {sorted(unknown)}; expected {CLASSES}")
+    values = np.array([float(scores.get(c, 0.0)) for c in CLASSES])
+    if not np.all(np.isfinite(values)) or (values < 0).any() or values.sum() <= 0:
+        raise ValueError(f"scores must be non-negative finite probabilities, got {scores}")
+    values = values / values.sum()
+    return {c: float(v) for c, v in zip(CLASSES, values)}
+
+
 @dataclass
 class AnalysisResult:
     """One answer about one image.
 
     ``prob_map`` is float32 HxW in 0..1 at the image's size; ``mask`` is ``prob_map >= 0.5`` as uint8 0/1.
-    ``score`` is the probability that the image is edited. ``explanation`` is the text shown to people
+    ``verdict`` is one of :data:`VERDICTS`: ``authentic``, ``tampered`` (edited in a region, which the mask
+    shows) or ``synthetic`` (generated as a whole by a model: no region, so the mask is empty).
+    ``scores`` holds the three class probabilities (keys :data:`CLASSES`, summing to 1); an engine that
+    only tells edited from authentic leaves it out and it becomes ``{authentic: 1 - score, tampered: score,
+    synthetic: 0}``. ``score`` is P(not authentic) = 1 - ``scores["authentic"]``, so two-way metrics keep
+    their meaning. ``explanation`` is the text shown to people
     (``<SEG>`` removed); ``engine`` says which backend answered (``"model"`` or ``"classical"``).
     ``evidence`` holds what the answer rests on: the classical engine's cues; for the model, whether the
     verdict was forced by the score and whether the mask is a low-confidence one (``xforge.model.generation``).
@@ -51,15 +70,25 @@ class AnalysisResult:
     question: str | None = None
     downscaled: bool = False
     evidence: dict[str, Any] = field(default_factory=dict)
+    scores: dict[str, float] | None = None
 
     def __post_init__(self) -> None:
         if self.verdict not in VERDICTS:
             raise ValueError(f"verdict {self.verdict!r} is not one of {VERDICTS}")
         self.score = float(np.clip(self.score, 0.0, 1.0))
+        if self.scores is None:
+            self.scores = {"authentic": 1.0 - self.score, "tampered": self.score, "synthetic": 0.0}
+        else:
+            self.scores = normalized_scores(self.scores)
+            self.score = 1.0 - self.scores["authentic"]
         self.prob_map = np.asarray(self.prob_map, dtype=np.float32)
         if self.prob_map.ndim != 2:
             raise ValueError(f"prob_map must be HxW, got shape {self.prob_map.shape}")
-        if self.mask is None:
+        if self.verdict == "synthetic":
+            # a generated image has no edited region: whatever map an engine made is not a location
+            self.prob_map = np.zeros_like(self.prob_map)
+            self.mask = np.zeros(self.prob_map.shape, np.uint8)
+        elif self.mask is None:
             self.mask = (self.prob_map >= MASK_THRESHOLD).astype(np.uint8)
         else:
             self.mask = (np.asarray(self.mask) > 0).astype(np.uint8)
@@ -79,6 +108,7 @@ class AnalysisResult:
         return {
             "verdict": self.verdict,
             "score": round(self.score, 6),
+            "scores": {k: round(float(v), 6) for k, v in self.scores.items()},
             "explanation": self.explanation,
             "engine": self.engine,
             "regions": self.regions,
