@@ -44,14 +44,10 @@ def distributed_state():
     """
     from accelerate import PartialState
 
+    from xforge.distributed import check_world
+
     state = PartialState(cpu=True)
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    rank = int(os.environ.get("RANK", "0"))
-    if state.num_processes != world or state.process_index != rank:
-        raise RuntimeError(
-            f"accelerate reports process {state.process_index} of {state.num_processes} but the launcher set "
-            f"RANK={rank} WORLD_SIZE={world}: the processes are not one process group"
-        )
+    check_world(state.process_index, state.num_processes)
     return state
 
 

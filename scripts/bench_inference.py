@@ -84,7 +84,9 @@ def time_prepare(detector: Detector, images: list[np.ndarray], sync) -> float:
 
 def bench_model(name, path, images, tmp_path, args, device, sync, with_detect) -> dict[str, str]:
     """Figures of one checkpoint: detect per image (single and batched), encode, chat turns."""
-    model = Detector.from_pretrained(path, device=device, dtype=args.dtype, max_new_tokens=args.new_tokens)
+    model = Detector.from_pretrained(
+        path, device=device, torch_dtype=args.dtype, max_new_tokens=args.new_tokens
+    )
     time_chat(model, images[:1], sync)  # warm-up: lazy initialisation and kernel selection
     out: dict[str, str] = {}
     if with_detect:
@@ -144,12 +146,12 @@ def main() -> None:
             if args.sam2_large:
                 # Tiny language model, real-size SAM2 image encoder (Hiera-L at 1024 px, random weights):
                 # shows what reusing the image features saves when the encoder is the real one.
-                path = build_tiny_checkpoint(
-                    tmp_path / "sam2l",
-                    sam2_config="configs/sam2.1/sam2.1_hiera_l.yaml",
-                    sam2_overrides=[],
-                    sam2_image_size=1024,
+                from xforge.model.config import Sam2Config
+
+                large = Sam2Config(
+                    config="configs/sam2.1/sam2.1_hiera_l.yaml", checkpoint=None, image_size=1024
                 )
+                path = build_tiny_checkpoint(tmp_path / "sam2l", sam2=large)
                 models.append(("tiny_sam2l", path, images[:2], False))
         for name, path, imgs, with_detect in models:
             figures.update(bench_model(name, path, imgs, tmp_path, args, device, sync, with_detect))

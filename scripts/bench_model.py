@@ -33,6 +33,7 @@ import torch
 from xforge.data.conversations import SEG_TOKEN
 from xforge.model import XForgeModel, XForgeProcessor
 from xforge.model.modeling import DEFAULT_TRAINABLE
+from xforge.model.predictor import XForgePredictor
 
 logger = logging.getLogger("bench_model")
 
@@ -157,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     messages = [example(height, width, 99)["messages"][0]]
     with torch.no_grad():
         image_inputs = processor.image_inputs(image).to(device)
-        fn = model._image_feature_fn()
+        fn = model.image_feature_fn()
         kwargs = {k: v for k, v in image_inputs.items() if k in ("pixel_values", "image_grid_thw")}
         kwargs["pixel_values"] = kwargs["pixel_values"].to(dtype)
         vision_s, _ = _timed(lambda: fn(**kwargs, return_dict=True), device, args.steps)
@@ -170,11 +171,13 @@ def main(argv: list[str] | None = None) -> int:
         mask_s, _ = _timed(
             lambda: model._decode_masks(embedding, high_res, index, hidden), device, args.steps
         )
-        features = model.encode_image(image, processor)
+        features = XForgePredictor(model, processor).encode_image(image)
     # Every step generates (no early EOS with random weights), so tokens/s is comparable run to run.
     gen_kwargs = dict(max_new_tokens=args.max_new_tokens, min_new_tokens=args.max_new_tokens)
     gen_s, gen = _timed(
-        lambda: model.generate(processor, messages, features=features, **gen_kwargs), device, 1
+        lambda: XForgePredictor(model, processor).generate(messages, features=features, **gen_kwargs),
+        device,
+        1,
     )
     decode_s = max(gen_s - mask_s * len(gen.masks), 0.0)
     tokens = len(gen.token_ids)

@@ -125,7 +125,7 @@ def activation_bytes(model, cfg: TrainConfig, text_tokens: int) -> float:
     forensic = 0.0
     if model.forensic_stream is not None:
         side = model.sam2.image_size
-        channels = model.config.forensic_channels
+        channels = model.config.forensic_stream.channels
         forensic = 2 * 12 * side * side + sum(3 * 2 * channels * (side >> k) ** 2 for k in range(1, 5))
     return cfg.optim.batch_size * (llm + logits + forensic)
 

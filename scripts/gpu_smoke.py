@@ -38,6 +38,8 @@ import numpy as np
 import torch
 import yaml
 
+from xforge.model.predictor import XForgePredictor
+
 REPO = Path(__file__).resolve().parent.parent
 CONFIGS = REPO / "train_stages" / "configs"
 logger = logging.getLogger("gpu_smoke")
@@ -143,9 +145,11 @@ def generate_once(final: Path, device: torch.device, image_size: int) -> dict[st
             torch.cuda.synchronize(device)
         return time.perf_counter() - start, result
 
-    model.generate(processor, messages, image=image, max_new_tokens=2)  # warm-up
+    XForgePredictor(model, processor).generate(messages, image=image, max_new_tokens=2)  # warm-up
     generate_s, gen = timed(
-        lambda: model.generate(processor, messages, image=image, max_new_tokens=8, sequence_bias=seg_bias)
+        lambda: XForgePredictor(model, processor).generate(
+            messages, image=image, max_new_tokens=8, sequence_bias=seg_bias
+        )
     )
     if not gen.masks or gen.masks[0].shape != image.shape[:2]:
         raise SystemExit(f"generate gave {len(gen.masks)} masks for {gen.text!r}: expected one per <SEG>")

@@ -14,6 +14,7 @@ from model_helpers import decided
 from xforge import Detector
 from xforge.cli import main
 from xforge.inference.detect import run_detect
+from xforge.model.predictor import XForgePredictor
 from xforge.predictions import iter_predictions, read_mask_png
 
 MAX_NEW_TOKENS = 12  # a random model never stops by itself; keep its answers short
@@ -165,14 +166,16 @@ def test_batched_generation_draws_the_same_masks(detector, max_new_tokens):
     conversations = [
         [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "Where?"}]}]
     ] * 2
-    features = model.encode_images(images, processor)
+    features = XForgePredictor(model, processor).encode_images(images)
     forced["require_mask"] = False  # the free path: the language model's own <SEG>
     with decided(model):
-        batched = model.generate_batch(
-            processor, conversations, features, max_new_tokens=max_new_tokens, **forced
+        batched = XForgePredictor(model, processor).generate_batch(
+            conversations, features, max_new_tokens=max_new_tokens, **forced
         )
         ones = [
-            model.generate(processor, conv, features=feats, max_new_tokens=max_new_tokens, **forced)
+            XForgePredictor(model, processor).generate(
+                conv, features=feats, max_new_tokens=max_new_tokens, **forced
+            )
             for conv, feats in zip(conversations, features)
         ]
     for feats, many, one in zip(features, batched, ones):

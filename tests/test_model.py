@@ -20,6 +20,7 @@ from xforge.data.conversations import SEG_TOKEN
 from xforge.model import XForgeModel, XForgeProcessor
 from xforge.model.checkpoint import UnsafeCheckpointError
 from xforge.model.modeling import DEFAULT_TRAINABLE
+from xforge.model.predictor import XForgePredictor
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +33,7 @@ def _grad_groups(model: XForgeModel) -> tuple[dict[str, bool], list[str]]:
     reached: dict[str, bool] = {}
     leaked = []
     for name, param in model.named_parameters():
-        group = model._group_of(name)
+        group = model.group_of(name)
         if param.requires_grad:
             nonzero = param.grad is not None and bool(param.grad.abs().sum() > 0)
             reached[group] = reached.get(group, False) or nonzero
@@ -133,7 +134,7 @@ def test_edge_aware_loss_is_added_when_weighted(tiny_checkpoint):
     batch = processor.collate([tampered_example()])
     with torch.no_grad():
         plain = model(**batch)
-        model.config.edge_loss_weight = 1.0
+        model.config.loss_weights.edge = 1.0
         edged = model(**batch)
     assert plain.mask_edge_bce is None and edged.mask_edge_bce is not None
     assert torch.isclose(edged.loss, plain.loss + edged.mask_edge_bce)
@@ -151,14 +152,13 @@ def test_generate_one_mask_per_seg_and_reuses_features(tiny_checkpoint):
     vision_calls = _count_calls(model.vision_tower)
     sam_calls = _count_calls(model.sam2.image_encoder)
     image, _ = forged_image(50, 70)
-    features = model.encode_image(image, processor)
+    features = XForgePredictor(model, processor).encode_image(image)
     messages = [user_turn()]
     # A random model rarely says <SEG>: bias it so every generated token is one.
     # The free path (require_mask=False): the answer is the language model's, with a tampered decision.
     seg_bias = {(processor.seg_token_id,): 100.0}
     with decided(model):
-        first = model.generate(
-            processor,
+        first = XForgePredictor(model, processor).generate(
             messages,
             features=features,
             max_new_tokens=3,
@@ -166,7 +166,7 @@ def test_generate_one_mask_per_seg_and_reuses_features(tiny_checkpoint):
             require_mask=False,
         )
         messages += [assistant_turn(first.text), user_turn("Why?", with_image=False)]
-        second = model.generate(processor, messages, features=features, max_new_tokens=2)
+        second = XForgePredictor(model, processor).generate(messages, features=features, max_new_tokens=2)
     assert vision_calls[0] == 1 and sam_calls[0] == 1
     assert first.text.count(SEG_TOKEN) == 3 == len(first.masks)
     for mask in first.masks:
@@ -176,8 +176,7 @@ def test_generate_one_mask_per_seg_and_reuses_features(tiny_checkpoint):
     assert len(second.masks) == second.text.count(SEG_TOKEN)
     # Without cached features, the same answer and masks (the encoders run again).
     with decided(model):
-        fresh = model.generate(
-            processor,
+        fresh = XForgePredictor(model, processor).generate(
             [user_turn()],
             image=image,
             max_new_tokens=3,
@@ -195,8 +194,7 @@ def test_generate_matches_teacher_forced_forward(loaded):
     image, _ = forged_image(50, 70)
     seg_bias = {(processor.seg_token_id,): 100.0}
     with decided(model):
-        gen = model.generate(
-            processor,
+        gen = XForgePredictor(model, processor).generate(
             [user_turn()],
             image=image,
             max_new_tokens=2,
@@ -242,8 +240,8 @@ def test_save_load_round_trip_gives_identical_outputs(tiny_checkpoint, tmp_path)
     seg_bias = {(processor.seg_token_id,): 100.0}
     kwargs = dict(image=image, max_new_tokens=2, sequence_bias=seg_bias, require_mask=False)
     with decided(model, again):
-        ga = model.generate(processor, [user_turn()], **kwargs)
-        gb = again.generate(processor2, [user_turn()], **kwargs)
+        ga = XForgePredictor(model, processor).generate([user_turn()], **kwargs)
+        gb = XForgePredictor(again, processor2).generate([user_turn()], **kwargs)
     assert ga.text == gb.text and ga.score == gb.score
     np.testing.assert_array_equal(ga.masks[0], gb.masks[0])
 
@@ -363,11 +361,11 @@ def test_merged_adapters_give_the_same_answer(tiny_checkpoint):
     seg_bias = {(processor.seg_token_id,): 100.0}
     kwargs = dict(image=image, max_new_tokens=2, sequence_bias=seg_bias, require_mask=False)
     with decided(model):
-        before = model.generate(processor, [user_turn()], **kwargs)
+        before = XForgePredictor(model, processor).generate([user_turn()], **kwargs)
         model.merge_adapters()
-        merged = model.generate(processor, [user_turn()], **kwargs)
+        merged = XForgePredictor(model, processor).generate([user_turn()], **kwargs)
         model.unmerge_adapters()
-        after = model.generate(processor, [user_turn()], **kwargs)
+        after = XForgePredictor(model, processor).generate([user_turn()], **kwargs)
     assert merged.text == before.text == after.text
     assert merged.score == pytest.approx(before.score, abs=1e-4)
     np.testing.assert_allclose(merged.masks[0], before.masks[0], atol=1e-4)
@@ -380,7 +378,7 @@ def test_build_from_base_model_folder(tiny_checkpoint):
 
     config = tiny_config()
     processor = XForgeProcessor.build(
-        str(tiny_checkpoint / "backbone"), family="qwen2_5_vl", sam2_image_size=config.sam2_image_size
+        str(tiny_checkpoint / "backbone"), family="qwen2_5_vl", sam2_image_size=config.sam2.image_size
     )
     # The family's image-size limits bound the vision tokens of a large image (<= 1024 merged tokens).
     grid = processor.image_inputs(np.zeros((2000, 3000, 3), np.uint8))["image_grid_thw"]
@@ -424,8 +422,7 @@ def test_bfloat16_model_trains_and_generates(tiny_checkpoint):
     image, _ = forged_image(40, 60)
     seg_bias = {(processor.seg_token_id,): 100.0}
     with decided(model):
-        gen = model.generate(
-            processor,
+        gen = XForgePredictor(model, processor).generate(
             [user_turn()],
             image=image,
             max_new_tokens=2,

@@ -81,7 +81,7 @@ def test_forward_adds_the_weighted_loss_and_its_gradient_reaches_the_mask_decode
     with torch.no_grad():
         plain = model(**batch)
     assert plain.mask_contrastive is None  # off by default
-    model.config.contrastive_loss_weight = 0.5
+    model.config.loss_weights.contrastive = 0.5
     with torch.no_grad():
         on = model(**batch)
     assert on.mask_contrastive is not None and torch.isfinite(on.mask_contrastive)
@@ -128,4 +128,4 @@ def test_tiny_stage2_run_with_the_contrastive_loss_logs_it(tmp_path):
     logged = [r["mask_contrastive"] for r in train if "mask_contrastive" in r]
     assert logged and all(v > 0 for v in logged)  # on tampered batches; authentic-only batches have none
     config = json.loads((out / "final" / "xforge_config.json").read_text())
-    assert config["contrastive_loss_weight"] == 0.5
+    assert config["loss_weights"]["contrastive"] == 0.5

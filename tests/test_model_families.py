@@ -15,6 +15,7 @@ from model_helpers import authentic_example, decided, forged_image, tampered_exa
 from xforge.data.conversations import SEG_TOKEN
 from xforge.model import XForgeModel, XForgeProcessor
 from xforge.model.modeling import DEFAULT_TRAINABLE
+from xforge.model.predictor import XForgePredictor
 from xforge.testing import build_tiny_checkpoint
 
 
@@ -52,8 +53,7 @@ def test_family_end_to_end(family, tied, checkpointing, tmp_path):
     image, _ = forged_image(40, 52)
     seg_bias = {(processor.seg_token_id,): 100.0}
     with decided(model):
-        gen = model.generate(
-            processor,
+        gen = XForgePredictor(model, processor).generate(
             [user_turn()],
             image=image,
             max_new_tokens=2,
@@ -67,8 +67,7 @@ def test_family_end_to_end(family, tied, checkpointing, tmp_path):
     processor.save_pretrained(tmp_path / "saved")
     again = XForgeModel.from_pretrained(tmp_path / "saved")
     with decided(again):
-        gen2 = again.generate(
-            XForgeProcessor.from_pretrained(tmp_path / "saved"),
+        gen2 = XForgePredictor(again, XForgeProcessor.from_pretrained(tmp_path / "saved")).generate(
             [user_turn()],
             image=image,
             max_new_tokens=2,

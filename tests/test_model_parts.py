@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from xforge.model.config import XForgeConfig
+from xforge.model.config import LossWeights, XForgeConfig
 from xforge.model.forensic_stream import ConstrainedConv2d, ForensicStream
 from xforge.model.losses import bce_loss, boundary_map, dice_loss, edge_weights
 from xforge.model.registry import FAMILIES, family_for_model_type, get_family
@@ -73,10 +73,10 @@ def test_registry_and_config_round_trip(tmp_path):
         family_for_model_type("bert")
     with pytest.raises(ValueError, match="unknown backbone family"):
         get_family("gpt")
-    cfg = XForgeConfig(family="llava", bce_loss_weight=3.0)
+    cfg = XForgeConfig(family="llava", loss_weights=LossWeights(bce=3.0))
     cfg.save_pretrained(tmp_path)
     assert XForgeConfig.from_pretrained(tmp_path) == cfg
-    defaults = XForgeConfig()
-    assert (defaults.text_loss_weight, defaults.bce_loss_weight, defaults.dice_loss_weight) == (1.0, 2.0, 0.5)
+    defaults = XForgeConfig().loss_weights
+    assert (defaults.text, defaults.bce, defaults.dice) == (1.0, 2.0, 0.5)
     with pytest.raises(ValueError, match="unknown XForgeConfig fields"):
         XForgeConfig.from_dict({"model_type": "xforge", "colour": "red"})

@@ -19,6 +19,7 @@ from PIL import Image
 from xforge.cli import main as xforge_main
 from xforge.location import cells_of_mask, parse_location, verdict_from_text
 from xforge.model import XForgeModel, XForgeProcessor
+from xforge.model.predictor import XForgePredictor
 from xforge.testing import build_tiny_checkpoint
 
 
@@ -53,12 +54,12 @@ def _load(path):
 @pytest.mark.parametrize("decision", ["tampered", "authentic"])
 def test_the_answer_follows_the_score_whatever_the_language_model_says(checkpoints, images, decision):
     model, processor = _load(checkpoints[decision])
-    features = model.encode_images(images, processor)
+    features = XForgePredictor(model, processor).encode_images(images)
     seg = processor.seg_token_id
     # Push the language model towards <SEG> (a tampered answer) or away from it.
     bias = {(seg,): 8.0} if decision == "authentic" else {(seg,): -8.0}
-    outs = model.generate_batch(
-        processor, [[user_turn()]] * len(images), features, max_new_tokens=24, sequence_bias=bias
+    outs = XForgePredictor(model, processor).generate_batch(
+        [[user_turn()]] * len(images), features, max_new_tokens=24, sequence_bias=bias
     )
     for out, image in zip(outs, images):
         assert out.verdict == decision == ("tampered" if out.score >= 0.5 else "authentic")
@@ -77,11 +78,10 @@ def test_the_answer_follows_the_score_whatever_the_language_model_says(checkpoin
 
 def test_a_follow_up_may_answer_without_a_mask(checkpoints, images):
     model, processor = _load(checkpoints["tampered"])
-    features = model.encode_images(images[:1], processor)
+    features = XForgePredictor(model, processor).encode_images(images[:1])
     history = [user_turn(), {"role": "assistant", "content": [{"type": "text", "text": "Yes, edited."}]}]
     seg = processor.seg_token_id
-    out = model.generate_batch(
-        processor,
+    out = XForgePredictor(model, processor).generate_batch(
         [history + [user_turn("How sure are you?", with_image=False)]],
         features,
         max_new_tokens=6,

@@ -24,7 +24,7 @@ def _write_yaml(path: Path, text: str) -> Path:
 
 MINIMAL = """
 stage: 2
-model: {init_from: some/ckpt, trainable: [projector, lora], lora: {r: 4}}
+model: {init_from: some/ckpt, trainable: [projector, lora], loss_weights: {score: 0.5}}
 data: {train: [{conversations: c.jsonl, root: data}]}
 optim: {lr: 1.0e-4, max_steps: 10}
 """
@@ -33,13 +33,19 @@ optim: {lr: 1.0e-4, max_steps: 10}
 def test_overrides_parse_yaml_scalars_lists_and_indices(tmp_path):
     cfg = load_config(
         _write_yaml(tmp_path / "c.yaml", MINIMAL),
-        ["optim.lr=3e-4", "optim.max_steps=7", "run.trackers=[]", "data.train.0.root=/x", "model.lora.r=2"],
+        [
+            "optim.lr=3e-4",
+            "optim.max_steps=7",
+            "run.trackers=[]",
+            "data.train.0.root=/x",
+            "model.loss.score_pos_weight=0.25",
+        ],
     )
     assert cfg.optim.lr == pytest.approx(3e-4) and isinstance(cfg.optim.lr, float)
     assert cfg.optim.max_steps == 7
     assert cfg.run.trackers == []
     assert cfg.data.train[0].root == "/x"
-    assert cfg.model.lora.r == 2
+    assert cfg.model.loss.score_pos_weight == 0.25 and cfg.model.loss_weights.score == 0.5
 
 
 def test_unknown_keys_and_bad_values_are_errors(tmp_path):
@@ -50,8 +56,10 @@ def test_unknown_keys_and_bad_values_are_errors(tmp_path):
         load_config(path, ["optim.max_steps=many"])
     with pytest.raises(ConfigError, match="unknown modules"):
         load_config(path, ["model.trainable=[projector, everything]"])
-    with pytest.raises(ConfigError, match="lora"):
-        load_config(path, ["model.lora=null"])
+    with pytest.raises(ConfigError, match="architecture"):
+        load_config(path, ["model.build.lora.r=2"])
+    with pytest.raises(ConfigError, match="unknown keys"):
+        load_config(path, ["model.loss_weights.colour=1"])
     with pytest.raises(ConfigError, match="not found"):
         load_config(tmp_path / "missing.yaml")
 

@@ -63,7 +63,7 @@ def test_bf16_model_trains_float32_weights_that_take_small_updates(tiny_checkpoi
     accelerator.backward(out.loss)
     optimizer.step()
     stepped = {n for n, p in trainable.items() if p.grad is not None and (p.grad.abs() > 1e-6).any()}
-    groups = {model._group_of(n) for n in stepped}
+    groups = {model.group_of(n) for n in stepped}
     assert groups == set(TRAINABLE_GROUPS)  # every group got a gradient, so every group is checked
     for name in stepped:
         param = trainable[name]

@@ -18,11 +18,11 @@ from typing import Any
 
 import yaml
 
-from xforge.model.modeling import LOSS_TERMS, TRAINABLE_GROUPS
+from xforge.model.config import LossOptions, LossWeights, XForgeConfig
+from xforge.model.trainable import TRAINABLE_GROUPS
 
-# Checked before a model loads, against the model's own definitions.
+# Checked before a model loads, against the model's own definition.
 TRAINABLE_GROUP_NAMES = TRAINABLE_GROUPS
-LOSS_NAMES = tuple(LOSS_TERMS)
 
 
 class ConfigError(ValueError):
@@ -30,33 +30,22 @@ class ConfigError(ValueError):
 
 
 @dataclass
-class LoraConfig:
-    """LoRA on the LLM (peft ``LoraConfig`` fields; ``target_modules`` is a regex, None = the family's)."""
-
-    r: int = 16
-    alpha: int = 32
-    dropout: float = 0.05
-    target_modules: str | None = None
-
-
-@dataclass
 class ModelConfig:
     """Where the model comes from and what of it trains.
 
-    ``init_from`` is a checkpoint folder or Hub id (the previous stage's output); without it the model is
-    built fresh from base model ids with ``XForgeModel.build(XForgeConfig(**build))`` (stage 1 of a real run).
+    ``init_from`` is a checkpoint folder or Hub id (the previous stage's output), whose architecture it
+    keeps; without it the model is built fresh as ``build`` (an ``XForgeConfig``, the same tree a checkpoint
+    saves) says (stage 1 of a real run). ``loss_weights`` and ``loss`` are this stage's: what its YAML says,
+    else the defaults; a checkpoint's own values are not inherited (stage 1's zero score weight must not
+    silence the score loss of stage 2).
     """
 
     init_from: str | None = None
-    build: dict[str, Any] = field(default_factory=dict)
+    build: XForgeConfig | None = None
     torch_dtype: str | None = None
     trainable: list[str] = field(default_factory=lambda: ["projector", "mask_decoder", "forensic_stream"])
-    lora: LoraConfig | None = None
-    # Keys text, bce, dice, score, edge, contrastive -> XForgeConfig.<key>_loss_weight (defaults 1.0 / 2.0 /
-    # 0.5 / 1.0 / 0 / 0).
-    loss_weights: dict[str, float] = field(default_factory=dict)
-    # XForgeConfig.score_pos_weight for this stage (None: keep the checkpoint's).
-    score_pos_weight: float | None = None
+    loss_weights: LossWeights = field(default_factory=LossWeights)
+    loss: LossOptions = field(default_factory=LossOptions)
     gradient_checkpointing: bool = False
 
 
@@ -215,11 +204,15 @@ def validate(cfg: TrainConfig) -> None:
     bad = sorted(set(cfg.model.trainable) - set(TRAINABLE_GROUP_NAMES))
     if bad:
         raise ConfigError(f"model.trainable: unknown modules {bad}; known: {list(TRAINABLE_GROUP_NAMES)}")
-    if "lora" in cfg.model.trainable and cfg.model.lora is None:
-        raise ConfigError("model.trainable lists 'lora' but model.lora is not set")
-    bad = sorted(set(cfg.model.loss_weights) - set(LOSS_NAMES))
-    if bad:
-        raise ConfigError(f"model.loss_weights: unknown losses {bad}; known: {list(LOSS_NAMES)}")
+    build = cfg.model.build
+    if build is not None and cfg.model.init_from is not None:
+        raise ConfigError(
+            "model.build and model.init_from are both set: a checkpoint keeps the architecture it was built with"
+        )
+    if build is not None and (build.loss_weights != LossWeights() or build.loss != LossOptions()):
+        raise ConfigError(
+            "model.build.loss_weights/loss: set a stage's losses in model.loss_weights/model.loss"
+        )
     if cfg.data.sampler not in ("balanced", "shuffle"):
         raise ConfigError(f"data.sampler: {cfg.data.sampler!r} is not 'balanced' or 'shuffle'")
     if not cfg.data.train:

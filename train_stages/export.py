@@ -40,7 +40,7 @@ def export_merged(checkpoint: str | os.PathLike, out: str | os.PathLike) -> Path
     if tmp.exists():
         shutil.rmtree(tmp)
     merged.save_pretrained(tmp / BACKBONE_DIR)
-    processor.backbone.save_pretrained(tmp / BACKBONE_DIR)
+    processor.hf_processor.save_pretrained(tmp / BACKBONE_DIR)
     model.vlm = get_peft_model(merged, lora_config)  # identity adapter on the merged weights
     model.config.base_model = BACKBONE_DIR
     model._root = tmp  # the backbone now lives in the exported folder itself

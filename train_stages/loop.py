@@ -29,7 +29,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.distributed as dist
 from accelerate import Accelerator
 from accelerate.utils import DistributedType, InitProcessGroupKwargs, ProjectConfiguration, set_seed
 from torch.utils.data import DataLoader
@@ -43,7 +42,9 @@ from train_stages.export import export_merged
 from train_stages.log_window import LogWindow
 from train_stages.model_setup import setup_model
 from train_stages.validate import validate
-from xforge.model.modeling import TRAINABLE_GROUPS
+from xforge import distributed
+from xforge.distributed import DistributedSetupError
+from xforge.model.trainable import TRAINABLE_GROUPS
 
 logger = logging.getLogger(__name__)
 
@@ -52,16 +53,12 @@ FINAL_NAME = "final"
 MERGED_NAME = "merged"
 
 
-class DistributedSetupError(RuntimeError):
-    """accelerate's view of the process group disagrees with torch.distributed's."""
-
-
 def make_accelerator(cfg: TrainConfig) -> Accelerator:
     """An Accelerator configured from ``cfg.run`` and whatever ``accelerate launch`` set in the environment."""
     out = Path(cfg.run.output_dir)
     handlers = []
     use_deepspeed = os.environ.get("ACCELERATE_USE_DEEPSPEED", "false").lower() == "true"
-    if use_deepspeed and not torch.cuda.is_available() and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+    if use_deepspeed and not torch.cuda.is_available() and distributed.launcher_world()[1] > 1:
         # accelerate picks no process-group backend for DeepSpeed on a CPU-only machine and then reports
         # one process per rank (every rank "main", unsharded data). Naming gloo, the CPU backend DeepSpeed's
         # CPU accelerator also uses, gives accelerate the real world size.
@@ -78,20 +75,9 @@ def make_accelerator(cfg: TrainConfig) -> Accelerator:
 
 
 def check_world(accelerator: Accelerator) -> None:
-    """Fail loudly when accelerate, the launcher's environment and torch.distributed disagree on the world.
-
-    Main-process-only saving and logging are only correct if ``accelerator.process_index`` is the real rank.
-    """
-    env_world = int(os.environ.get("WORLD_SIZE", "1"))
-    env_rank = int(os.environ.get("RANK", "0"))
-    views = {
-        "accelerate": (accelerator.process_index, accelerator.num_processes),
-        "env": (env_rank, env_world),
-    }
-    if dist.is_available() and dist.is_initialized():
-        views["torch.distributed"] = (dist.get_rank(), dist.get_world_size())
-    if len(set(views.values())) != 1:
-        raise DistributedSetupError(f"ranks/world sizes disagree (rank, world): {views}")
+    """Fail loudly when accelerate, the launcher and torch.distributed disagree on the world
+    (``xforge.distributed``), or when several processes run without a distributed setup."""
+    distributed.check_world(accelerator.process_index, accelerator.num_processes)
     if accelerator.num_processes > 1 and accelerator.distributed_type == DistributedType.NO:
         raise DistributedSetupError(
             f"{accelerator.num_processes} processes but accelerate set up no distributed training "
@@ -222,6 +208,18 @@ def _append_metrics(path: Path, row: dict[str, Any]) -> None:
         f.write(json.dumps(row) + "\n")
 
 
+@dataclass
+class Training:
+    """What :func:`setup_training` prepared: the (accelerate-wrapped) model, optimiser, schedule, loaders."""
+
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    train_loader: DataLoader
+    val_loader: DataLoader | None
+    params: list[torch.nn.Parameter]
+
+
 def fit(
     accelerator: Accelerator,
     model: torch.nn.Module,
@@ -232,12 +230,52 @@ def fit(
 ) -> Path:
     """Train ``model`` as ``cfg`` says and return the final ``save_pretrained`` folder."""
     out = Path(cfg.run.output_dir)
-    checkpoints_dir = out / "checkpoints"
-    metrics_path = out / METRICS_NAME
     set_seed(cfg.run.seed)
+    run = setup_training(accelerator, model, processor, cfg)
+    state = resume_state(accelerator, cfg, resume)
+    prepare_output(accelerator, cfg)
+    batches_per_epoch = len(run.train_loader)
+    if batches_per_epoch == 0:
+        raise ValueError("the training set is smaller than one batch per process")
+    progress = tqdm(
+        total=cfg.optim.max_steps,
+        initial=state.step,
+        desc=f"stage {cfg.stage}",
+        disable=not accelerator.is_local_main_process,
+    )
+    run.model.train()
+    window = LogWindow(accelerator.device)  # everything since the last logged row
+    while state.step < cfg.optim.max_steps:
+        run.train_loader.set_epoch(state.epoch)  # accelerate's loader passes it on to the sampler
+        loader = run.train_loader
+        if state.batches_in_epoch:
+            loader = accelerator.skip_first_batches(run.train_loader, state.batches_in_epoch)
+        for batch in loader:
+            output = train_step(accelerator, run, batch, cfg)
+            state.batches_in_epoch += 1
+            window.add(output, batch["input_ids"].shape[0])
+            if not accelerator.sync_gradients:
+                continue
+            state.step += 1
+            progress.update(1)
+            maybe_log(accelerator, cfg, state, window, run, progress)
+            if maybe_validate(accelerator, cfg, state, run, progress) | maybe_checkpoint(
+                accelerator, cfg, state, batches_per_epoch
+            ):
+                window.restart_clock()  # validation and saving are not training time
+            if state.step >= cfg.optim.max_steps:
+                break
+        else:
+            state.epoch += 1
+            state.batches_in_epoch = 0
+    progress.close()
+    return save_outputs(accelerator, run.model, processor, cfg, out)
+
+
+def setup_training(accelerator: Accelerator, model, processor, cfg: TrainConfig) -> Training:
+    """Data loaders, AdamW over the trainable groups, the cosine schedule, all through ``accelerator.prepare``."""
     _align_deepspeed(accelerator, cfg)
     _check_precision(accelerator, cfg)
-
     train_loader, val_loader = build_dataloaders(cfg, processor.collate)
     params = trainable_parameters(model)
     if not params:
@@ -257,36 +295,42 @@ def fit(
         num_training_steps=cfg.optim.max_steps * n,
         min_lr_rate=cfg.optim.min_lr_ratio,
     )
-    if val_loader is not None:
-        model, optimizer, train_loader, val_loader, scheduler = accelerator.prepare(
-            model, optimizer, train_loader, val_loader, scheduler
-        )
-    else:
-        model, optimizer, train_loader, scheduler = accelerator.prepare(
-            model, optimizer, train_loader, scheduler
-        )
+    loaders = [train_loader] + ([val_loader] if val_loader is not None else [])
+    model, optimizer, scheduler, *loaders = accelerator.prepare(model, optimizer, scheduler, *loaders)
     if accelerator.gradient_accumulation_steps != cfg.optim.grad_accum:
         raise ValueError(
             f"gradient accumulation is {accelerator.gradient_accumulation_steps} (launcher/DeepSpeed config) "
             f"but the training config says {cfg.optim.grad_accum}"
         )
+    val_loader = loaders[1] if len(loaders) > 1 else None
+    return Training(model, optimizer, scheduler, loaders[0], val_loader, params)
 
+
+def resume_state(accelerator: Accelerator, cfg: TrainConfig, resume: str | None) -> TrainState:
+    """A fresh :class:`TrainState`, or the one of the checkpoint ``resume`` names (``"last"``: the newest
+    complete one), whose model/optimizer/scheduler/RNG states are loaded into the prepared objects."""
     state = TrainState(seed=cfg.run.seed, world_size=accelerator.num_processes)
-    if resume is not None:
-        path = ckpt.last_checkpoint(checkpoints_dir) if resume == "last" else Path(resume)
-        if path is None:
-            logger.warning("--resume: no complete checkpoint in %s, starting from scratch", checkpoints_dir)
-        else:
-            saved = ckpt.read_state(path)
-            if saved["world_size"] != accelerator.num_processes:
-                raise ValueError(
-                    f"{path}: saved with {saved['world_size']} processes, resuming with "
-                    f"{accelerator.num_processes}: the data order would differ"
-                )
-            ckpt.load_checkpoint(accelerator, path)
-            state = TrainState(**saved)
-            logger.info("resumed from %s at step %d", path, state.step)
+    if resume is None:
+        return state
+    checkpoints_dir = Path(cfg.run.output_dir) / "checkpoints"
+    path = ckpt.last_checkpoint(checkpoints_dir) if resume == "last" else Path(resume)
+    if path is None:
+        logger.warning("--resume: no complete checkpoint in %s, starting from scratch", checkpoints_dir)
+        return state
+    saved = ckpt.read_state(path)
+    if saved["world_size"] != accelerator.num_processes:
+        raise ValueError(
+            f"{path}: saved with {saved['world_size']} processes, resuming with "
+            f"{accelerator.num_processes}: the data order would differ"
+        )
+    ckpt.load_checkpoint(accelerator, path)
+    logger.info("resumed from %s at step %d", path, saved["step"])
+    return TrainState(**saved)
 
+
+def prepare_output(accelerator: Accelerator, cfg: TrainConfig) -> None:
+    """The output folder with the run's config in it, and the trackers."""
+    out = Path(cfg.run.output_dir)
     if accelerator.is_main_process:
         out.mkdir(parents=True, exist_ok=True)
         ckpt.restore_aside(out / FINAL_NAME)  # a crash while the last run replaced it
@@ -294,75 +338,70 @@ def fit(
     if cfg.run.trackers:
         accelerator.init_trackers(cfg.run.project_name, config=_flat_hparams(cfg))
 
-    batches_per_epoch = len(train_loader)
-    if batches_per_epoch == 0:
-        raise ValueError("the training set is smaller than one batch per process")
-    progress = tqdm(
-        total=cfg.optim.max_steps,
-        initial=state.step,
-        desc=f"stage {cfg.stage}",
-        disable=not accelerator.is_local_main_process,
-    )
-    model.train()
-    window = LogWindow(accelerator.device)  # everything since the last logged row
-    while state.step < cfg.optim.max_steps:
-        train_loader.set_epoch(state.epoch)  # accelerate's loader passes it on to the sampler
-        loader = train_loader
-        if state.batches_in_epoch:
-            loader = accelerator.skip_first_batches(train_loader, state.batches_in_epoch)
-        for batch in loader:
-            with accelerator.accumulate(model):
-                output = model(**batch)
-                accelerator.backward(output.loss)
-                if accelerator.sync_gradients and cfg.optim.grad_clip:
-                    accelerator.clip_grad_norm_(params, cfg.optim.grad_clip)
-                optimizer.step()
-                scheduler.step()
-                optimizer.zero_grad()
-            state.batches_in_epoch += 1
-            window.add(output, batch["input_ids"].shape[0])
-            if not accelerator.sync_gradients:
-                continue
-            state.step += 1
-            progress.update(1)
-            if state.step % cfg.run.log_every == 0 or state.step == cfg.optim.max_steps:
-                row = {"step": state.step, **window.row(accelerator), "lr": scheduler.get_last_lr()[0]}
-                progress.set_postfix(loss=f"{row['loss']:.4f}")
-                accelerator.log({f"train/{k}": v for k, v in row.items() if k != "step"}, step=state.step)
-                if accelerator.is_main_process:
-                    _append_metrics(metrics_path, row)
-            if val_loader is not None and (
-                state.step % cfg.run.eval_every == 0 or state.step == cfg.optim.max_steps
-            ):
-                metrics = validate(accelerator, model, val_loader)
-                accelerator.log({f"val/{k}": v for k, v in metrics.items()}, step=state.step)
-                if accelerator.is_main_process:
-                    _append_metrics(
-                        metrics_path, {"step": state.step, **{f"val_{k}": v for k, v in metrics.items()}}
-                    )
-                    progress.write(
-                        f"step {state.step} validation: "
-                        + ", ".join(f"{k}={v:.4f}" for k, v in metrics.items())
-                    )
-                model.train()
-                window.restart_clock()
-            if state.step % cfg.run.save_every == 0 and state.step < cfg.optim.max_steps:
-                if state.batches_in_epoch == batches_per_epoch:
-                    # The epoch is used up: record the next one so a resume does not replay an empty epoch.
-                    saved = TrainState(**{**state.to_dict(), "epoch": state.epoch + 1, "batches_in_epoch": 0})
-                else:
-                    saved = state
-                ckpt.save_checkpoint(accelerator, checkpoints_dir, state.step, saved.to_dict())
-                if accelerator.is_main_process:
-                    ckpt.prune_checkpoints(checkpoints_dir, cfg.run.keep_last)
-                window.restart_clock()
-            if state.step >= cfg.optim.max_steps:
-                break
-        else:
-            state.epoch += 1
-            state.batches_in_epoch = 0
-    progress.close()
 
+def train_step(accelerator: Accelerator, run: Training, batch: dict[str, Any], cfg: TrainConfig):
+    """One micro-batch: forward, backward, and (at an accumulation boundary) clip and step."""
+    with accelerator.accumulate(run.model):
+        output = run.model(**batch)
+        accelerator.backward(output.loss)
+        if accelerator.sync_gradients and cfg.optim.grad_clip:
+            accelerator.clip_grad_norm_(run.params, cfg.optim.grad_clip)
+        run.optimizer.step()
+        run.scheduler.step()
+        run.optimizer.zero_grad()
+    return output
+
+
+def _is_due(step: int, every: int, cfg: TrainConfig) -> bool:
+    return step % every == 0 or step == cfg.optim.max_steps
+
+
+def maybe_log(accelerator: Accelerator, cfg: TrainConfig, state: TrainState, window, run, progress) -> None:
+    """Every ``run.log_every`` steps (and at the last): the window's losses to the trackers and metrics.jsonl."""
+    if not _is_due(state.step, cfg.run.log_every, cfg):
+        return
+    row = {"step": state.step, **window.row(accelerator), "lr": run.scheduler.get_last_lr()[0]}
+    progress.set_postfix(loss=f"{row['loss']:.4f}")
+    accelerator.log({f"train/{k}": v for k, v in row.items() if k != "step"}, step=state.step)
+    if accelerator.is_main_process:
+        _append_metrics(Path(cfg.run.output_dir) / METRICS_NAME, row)
+
+
+def maybe_validate(accelerator: Accelerator, cfg: TrainConfig, state: TrainState, run, progress) -> bool:
+    """Every ``run.eval_every`` steps (and at the last): validation losses; True when it ran."""
+    if run.val_loader is None or not _is_due(state.step, cfg.run.eval_every, cfg):
+        return False
+    metrics = validate(accelerator, run.model, run.val_loader)
+    accelerator.log({f"val/{k}": v for k, v in metrics.items()}, step=state.step)
+    if accelerator.is_main_process:
+        row = {"step": state.step, **{f"val_{k}": v for k, v in metrics.items()}}
+        _append_metrics(Path(cfg.run.output_dir) / METRICS_NAME, row)
+        progress.write(
+            f"step {state.step} validation: " + ", ".join(f"{k}={v:.4f}" for k, v in metrics.items())
+        )
+    run.model.train()
+    return True
+
+
+def maybe_checkpoint(
+    accelerator: Accelerator, cfg: TrainConfig, state: TrainState, batches_per_epoch: int
+) -> bool:
+    """Every ``run.save_every`` steps (not the last: the final save follows): a resumable checkpoint."""
+    if state.step % cfg.run.save_every or state.step >= cfg.optim.max_steps:
+        return False
+    saved = state
+    if state.batches_in_epoch == batches_per_epoch:
+        # The epoch is used up: record the next one so a resume does not replay an empty epoch.
+        saved = TrainState(**{**state.to_dict(), "epoch": state.epoch + 1, "batches_in_epoch": 0})
+    checkpoints_dir = Path(cfg.run.output_dir) / "checkpoints"
+    ckpt.save_checkpoint(accelerator, checkpoints_dir, state.step, saved.to_dict())
+    if accelerator.is_main_process:
+        ckpt.prune_checkpoints(checkpoints_dir, cfg.run.keep_last)
+    return True
+
+
+def save_outputs(accelerator: Accelerator, model, processor, cfg: TrainConfig, out: Path) -> Path:
+    """The final ``save_pretrained`` folder, and the LoRA-merged export when ``run.merge_lora``."""
     final = save_final(accelerator, model, processor, out / FINAL_NAME)
     if cfg.run.merge_lora:
         if accelerator.is_main_process:

@@ -46,6 +46,19 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def load_options(args: argparse.Namespace):
+    """The engine options of the command line as one ``xforge.model.LoadOptions``."""
+    from xforge.model.loading import LoadOptions
+
+    return LoadOptions(
+        device=args.device,
+        torch_dtype=args.dtype,
+        load_in_4bit=args.load_in_4bit,
+        load_in_8bit=args.load_in_8bit,
+        trust_remote_code=args.trust_remote_code,
+    )
+
+
 def detector_from_args(args: argparse.Namespace):
     """Build the Detector the engine options ask for."""
     from xforge.inference import Detector
@@ -53,15 +66,7 @@ def detector_from_args(args: argparse.Namespace):
     if not args.model:
         return Detector.default()
     try:
-        return Detector.from_pretrained(
-            args.model,
-            device=args.device,
-            dtype=args.dtype,
-            load_in_4bit=args.load_in_4bit,
-            load_in_8bit=args.load_in_8bit,
-            trust_remote_code=args.trust_remote_code,
-            max_new_tokens=args.max_new_tokens,
-        )
+        return Detector.from_pretrained(args.model, load_options(args), max_new_tokens=args.max_new_tokens)
     except (OSError, ValueError):
         raise  # these already name the file and the problem
     except (TypeError, KeyError, AttributeError, RuntimeError, ImportError) as exc:

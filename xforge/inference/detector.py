@@ -34,25 +34,23 @@ class Detector:
     def from_pretrained(
         cls,
         path_or_id: str | os.PathLike,
-        device=None,
-        dtype=None,
-        load_in_4bit: bool = False,
-        load_in_8bit: bool = False,
-        trust_remote_code: bool = False,
+        options=None,
+        *,
         max_new_tokens: int | None = None,
+        **option_fields,
     ) -> Detector:
-        """Load a checkpoint folder or Hub id saved by ``XForgeModel.save_pretrained``."""
-        from xforge.inference.model_backend import DEFAULT_MAX_NEW_TOKENS, ModelBackend
+        """Load a checkpoint folder or Hub id saved by ``XForgeModel.save_pretrained``.
 
+        ``options`` is an ``xforge.model.LoadOptions`` (device, dtype, quantisation, remote code); without
+        it, ``option_fields`` (e.g. ``device="cuda"``) make one.
+        """
+        from xforge.inference.model_backend import DEFAULT_MAX_NEW_TOKENS, ModelBackend
+        from xforge.model.loading import LoadOptions
+
+        options = options or LoadOptions(**option_fields)
         return cls(
             ModelBackend.from_pretrained(
-                path_or_id,
-                device=device,
-                dtype=dtype,
-                load_in_4bit=load_in_4bit,
-                load_in_8bit=load_in_8bit,
-                trust_remote_code=trust_remote_code,
-                max_new_tokens=max_new_tokens or DEFAULT_MAX_NEW_TOKENS,
+                path_or_id, options, max_new_tokens=max_new_tokens or DEFAULT_MAX_NEW_TOKENS
             )
         )
 

@@ -1,8 +1,8 @@
-"""The model backend: XForgeModel + XForgeProcessor, image features encoded once per image.
+"""The model backend: a thin adapter from :class:`~xforge.model.XForgePredictor` to the Backend protocol.
 
-:meth:`ModelBackend.prepare` runs the two image encoders (the VLM's vision tower and SAM2's image encoder)
-through ``model.encode_image``; every turn then calls ``model.generate`` with those cached features, so a
-follow-up question costs only the language model and the mask decoder.
+:meth:`ModelBackend.prepare` runs the two image encoders once (``XForgePredictor.encode_image``); every turn
+then answers from those cached features, so a follow-up question costs only the language model and the mask
+decoder. What is left here is turning a ``GenerationOutput`` into an :class:`AnalysisResult`.
 """
 
 from __future__ import annotations
@@ -22,26 +22,6 @@ ENGINE_NAME = "model"
 DEFAULT_MAX_NEW_TOKENS = 256
 
 
-def _placement(device, dtype, quantized: bool):
-    """Device and dtype to load with: the GPU when there is one, bfloat16 there (``"auto"`` or unset).
-
-    A quantised model is placed by bitsandbytes itself, so its device is left alone.
-    """
-    import torch
-
-    if device is None and not quantized and torch.cuda.is_available():
-        device = "cuda"
-    on_gpu = device is not None and torch.device(device).type == "cuda"
-    if dtype in (None, "auto"):
-        dtype = torch.bfloat16 if on_gpu and torch.cuda.is_bf16_supported() else None
-    elif not isinstance(dtype, torch.dtype):
-        value = getattr(torch, str(dtype), None)
-        if not isinstance(value, torch.dtype):
-            raise ValueError(f"unknown dtype {dtype!r}: use bfloat16, float16, float32 or auto")
-        dtype = value
-    return device, dtype
-
-
 def _clean_text(text: str) -> str:
     """The answer as people read it: ``<SEG>`` removed, spacing around it tidied."""
     out = re.sub(r"[ \t]+([.,;:!?])", r"\1", text.replace(SEG_TOKEN, ""))
@@ -54,8 +34,9 @@ class ModelBackend(Backend):
     engine = ENGINE_NAME
 
     def __init__(self, model, processor, *, max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS, name: str = ""):
-        self.model = model.eval()
-        self.processor = processor
+        from xforge.model.predictor import XForgePredictor
+
+        self.predictor = XForgePredictor(model.eval(), processor)
         self.max_new_tokens = max_new_tokens
         self.name = name
 
@@ -63,31 +44,31 @@ class ModelBackend(Backend):
     def from_pretrained(
         cls,
         path_or_id: str | os.PathLike,
+        options=None,
         *,
-        device=None,
-        dtype=None,
-        load_in_4bit: bool = False,
-        load_in_8bit: bool = False,
-        trust_remote_code: bool = False,
         max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
     ) -> ModelBackend:
-        from xforge.model import XForgeModel, XForgeProcessor
+        """Load a checkpoint with ``options`` (``xforge.model.LoadOptions``, inference defaults filled in)."""
+        from xforge.model import LoadOptions, XForgeModel, XForgeProcessor
 
-        device, dtype = _placement(device, dtype, quantized=load_in_4bit or load_in_8bit)
-        model = XForgeModel.from_pretrained(
-            str(path_or_id),
-            torch_dtype=dtype,
-            device=device,
-            load_in_4bit=load_in_4bit,
-            load_in_8bit=load_in_8bit,
-            trust_remote_code=trust_remote_code,
-        )
-        if not (load_in_4bit or load_in_8bit):
+        options = (options or LoadOptions()).for_inference()
+        model = XForgeModel.from_pretrained(str(path_or_id), options)
+        if not options.quantized:
             # Folding LoRA into the weights removes its per-token overhead; peft cannot fold into
             # quantised weights without rounding, so quantised models keep the adapters separate.
             model.merge_adapters()
-        processor = XForgeProcessor.from_pretrained(str(path_or_id))
+        processor = XForgeProcessor.from_pretrained(
+            str(path_or_id), trust_remote_code=options.trust_remote_code
+        )
         return cls(model, processor, max_new_tokens=max_new_tokens, name=str(path_or_id))
+
+    @property
+    def model(self):
+        return self.predictor.model
+
+    @property
+    def processor(self):
+        return self.predictor.processor
 
     def describe(self) -> str:
         return f"model {self.name}" if self.name else "model"
@@ -96,7 +77,7 @@ class ModelBackend(Backend):
         import torch
 
         with torch.inference_mode():
-            return {"features": self.model.encode_image(image, self.processor), "size": image.shape[:2]}
+            return {"features": self.predictor.encode_image(image), "size": image.shape[:2]}
 
     def analyze_batch(
         self,
@@ -105,14 +86,14 @@ class ModelBackend(Backend):
         source_paths: Sequence[str | None] | None = None,
     ) -> list[AnalysisResult]:
         """The batch goes through the model together: SAM2's image encoder runs once on the stack and the
-        answers are generated as one left-padded batch (``XForgeModel.encode_images``/``generate_batch``)."""
+        answers are generated as one left-padded batch (``XForgePredictor.encode_images``/``generate_batch``)."""
         import torch
 
         messages = [user_message(question, with_image=True)]
         with torch.inference_mode():
-            features = self.model.encode_images(images, self.processor)
-            gens = self.model.generate_batch(
-                self.processor, [messages] * len(images), features, max_new_tokens=self.max_new_tokens
+            features = self.predictor.encode_images(images)
+            gens = self.predictor.generate_batch(
+                [messages] * len(images), features, max_new_tokens=self.max_new_tokens
             )
         return [self._result(gen, img.shape[:2], messages) for gen, img in zip(gens, images)]
 
@@ -120,11 +101,8 @@ class ModelBackend(Backend):
         import torch
 
         with torch.inference_mode():
-            gen = self.model.generate(
-                self.processor,
-                messages,
-                features=prepared["features"],
-                max_new_tokens=self.max_new_tokens,
+            gen = self.predictor.generate(
+                messages, features=prepared["features"], max_new_tokens=self.max_new_tokens
             )
         return Reply(
             result=self._result(gen, prepared["size"], messages),

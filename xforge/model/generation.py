@@ -1,6 +1,6 @@
 """Answer generation: one verdict, a mask for every ``<SEG>``, and where-sentences written from the masks.
 
-How an answer is made (``generate_answers``, batched; ``XForgeModel.generate`` is a batch of one):
+How an answer is made (``generate_answers``, batched; ``XForgePredictor.generate`` is a batch of one):
 
 1. The language model answers freely (greedy by default). The prompt's last hidden state, with the pooled
    image evidence when the model has it, gives the detection score; ``score >= 0.5`` is the *decision*.
@@ -38,7 +38,8 @@ from transformers import LogitsProcessor, LogitsProcessorList, StoppingCriteria,
 from xforge.location import VERDICT_SENTENCES, verdict_from_text, where_sentence
 
 if TYPE_CHECKING:
-    from xforge.model.modeling import ImageFeatures, XForgeModel
+    from xforge.model.modeling import XForgeModel
+    from xforge.model.predictor import ImageFeatures
 
 DECISION_THRESHOLD = 0.5
 MASK_THRESHOLD = 0.5
@@ -227,14 +228,14 @@ def _batch_inputs(model: XForgeModel, processor, rows: Sequence[_Row]):
     """Left-padded backbone inputs for the rows' prompts (conversation + answer so far) and their vision
     outputs in image order, so the vision tower does not run again."""
     texts = [processor.render(r.conversation, add_generation_prompt=True) + r.answer for r in rows]
-    inputs = processor.backbone(
+    inputs = processor.hf_processor(
         text=texts,
         images=[r.features.image for r in rows],
         padding=True,
         padding_side="left",
         return_tensors="pt",
     ).to(model.device)
-    for key in inspect.signature(model._image_feature_fn()).parameters:
+    for key in inspect.signature(model.image_feature_fn()).parameters:
         if key.startswith("pixel_values"):
             inputs.pop(key, None)
     first = rows[0].features.vision

@@ -17,6 +17,19 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
+from xforge.model.config import LossOptions
+
+# Each loss term: its weight's name (``LossWeights.<name>``, the training config's ``model.loss_weights``)
+# -> its ``XForgeOutput`` field (what the training log reports).
+LOSS_TERMS = {
+    "text": "text_loss",
+    "bce": "mask_bce",
+    "dice": "mask_dice",
+    "score": "score_loss",
+    "edge": "mask_edge_bce",
+    "contrastive": "mask_contrastive",
+}
+
 
 def bce_loss(
     logits: torch.Tensor, targets: torch.Tensor, weights: torch.Tensor | None = None
@@ -105,3 +118,73 @@ def contrastive_loss(
         z = F.normalize(emb.flatten(1)[:, idx].T.float(), dim=1)
         per_mask.append(supervised_contrastive(z, forged.flatten()[idx].long(), temperature))
     return torch.stack(per_mask).mean() if per_mask else None
+
+
+def mask_losses(
+    preds: Sequence[torch.Tensor], target_masks: Sequence[torch.Tensor], edge_width: int | None
+) -> dict[str, torch.Tensor]:
+    """BCE, Dice and (when ``edge_width`` is given) edge-aware BCE, each averaged over every mask of the
+    batch; ``preds`` and ``target_masks`` hold a sample's masks each. Samples without masks contribute
+    nothing; an empty dict when no sample has one."""
+    sums: dict[str, list[torch.Tensor]] = {"bce": [], "dice": [], "edge": []}
+    count = 0
+    for pred, target in zip(preds, target_masks):
+        if target.shape[0] == 0:
+            continue
+        if target.shape[0] != pred.shape[0]:
+            raise ValueError(f"{pred.shape[0]} <SEG> tokens but {target.shape[0]} target masks in a sample")
+        target = target.to(pred.device, torch.float32)
+        n = target.shape[0]
+        sums["bce"].append(bce_loss(pred, target) * n)
+        sums["dice"].append(dice_loss(pred, target) * n)
+        if edge_width is not None:
+            sums["edge"].append(bce_loss(pred, target, edge_weights(target, edge_width, 1.0)) * n)
+        count += n
+    return {k: torch.stack(v).sum() / count for k, v in sums.items() if v}
+
+
+def probe_loss(
+    probe: torch.Tensor,
+    rows: torch.Tensor,
+    target: torch.Tensor,
+    target_masks: Sequence[torch.Tensor] | None,
+) -> torch.Tensor:
+    """Pixel BCE of the detection probe masks ``(n, 1, h, w)`` at their low resolution: the union of a
+    sample's masks when it is edited, nothing when it is authentic (``target`` 1/0 per probe, sample
+    ``rows``); edited samples without masks and unknown labels are skipped."""
+    probe = probe[:, 0].float()
+    maps, keep = [], []
+    for i, (b, t) in enumerate(zip(rows.tolist(), target.tolist())):
+        masks = target_masks[b] if target_masks is not None else None
+        if t == 0:
+            maps.append(torch.zeros_like(probe[i]))
+        elif t == 1 and masks is not None and masks.shape[0]:
+            union = masks.amax(dim=0)[None, None].to(probe.device, torch.float32)
+            maps.append(F.interpolate(union, size=probe.shape[-2:], mode="area")[0, 0])
+        else:
+            continue
+        keep.append(i)
+    if not keep:
+        return probe.sum() * 0.0
+    return F.binary_cross_entropy_with_logits(probe[keep], torch.stack(maps))
+
+
+def batch_contrastive_loss(
+    pixel_embeddings: torch.Tensor,
+    sample_index: torch.Tensor,
+    target_masks: Sequence[torch.Tensor],
+    options: LossOptions,
+) -> torch.Tensor | None:
+    """:func:`contrastive_loss` over every mask of a batch; ``pixel_embeddings`` rows follow the <SEG>
+    order, ``sample_index`` gives each row's sample."""
+    rows = [pixel_embeddings[sample_index == b] for b in range(len(target_masks))]
+    pairs = [(e, t) for e, t in zip(rows, target_masks) if t.shape[0] and t.shape[0] == e.shape[0]]
+    if not pairs:
+        return None
+    return contrastive_loss(
+        torch.cat([e for e, _ in pairs]),
+        [m.to(pixel_embeddings.device) for _, t in pairs for m in t],
+        contour_weight=options.contrastive_contour_weight,
+        budget=options.contrastive_pixels,
+        temperature=options.contrastive_temperature,
+    )

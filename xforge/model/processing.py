@@ -35,16 +35,17 @@ def _sample_name(example: Mapping[str, Any], index: int) -> str:
 
 
 class XForgeProcessor:
-    """Backbone processor + ``<SEG>`` + SAM2 transform + collation for training and prompting."""
+    """The backbone's transformers processor (``hf_processor``) + ``<SEG>`` + SAM2 transform + collation for
+    training and prompting."""
 
-    def __init__(self, backbone, *, family: str, sam2_image_size: int = 1024, seg_token: str = SEG_TOKEN):
+    def __init__(self, hf_processor, *, family: str, sam2_image_size: int = 1024, seg_token: str = SEG_TOKEN):
         from sam2.utils.transforms import SAM2Transforms
 
-        self.backbone = backbone
+        self.hf_processor = hf_processor
         self.family = get_family(family).name
         self.sam2_image_size = int(sam2_image_size)
         self.seg_token = seg_token
-        tokenizer = backbone.tokenizer
+        tokenizer = hf_processor.tokenizer
         if seg_token not in tokenizer.get_vocab():
             # Not "special": decoding with skip_special_tokens keeps it, so answers show where masks attach.
             tokenizer.add_tokens([AddedToken(seg_token, special=False, normalized=False)])
@@ -66,8 +67,10 @@ class XForgeProcessor:
         """Processor for a fresh model on ``base_model`` (the family's image-size limits applied)."""
         kwargs = dict(get_family(family).image_processor_kwargs)
         kwargs.update(image_processor_kwargs or {})
-        backbone = AutoProcessor.from_pretrained(base_model, trust_remote_code=trust_remote_code, **kwargs)
-        return cls(backbone, family=family, sam2_image_size=sam2_image_size, seg_token=seg_token)
+        hf_processor = AutoProcessor.from_pretrained(
+            base_model, trust_remote_code=trust_remote_code, **kwargs
+        )
+        return cls(hf_processor, family=family, sam2_image_size=sam2_image_size, seg_token=seg_token)
 
     @classmethod
     def from_pretrained(
@@ -80,13 +83,13 @@ class XForgeProcessor:
         if not config_path.is_file():
             raise FileNotFoundError(f"{config_path}: not an xforge checkpoint (no {PROCESSOR_CONFIG_NAME})")
         settings = json.loads(config_path.read_text())
-        backbone = AutoProcessor.from_pretrained(local, trust_remote_code=trust_remote_code)
-        return cls(backbone, **settings)
+        hf_processor = AutoProcessor.from_pretrained(local, trust_remote_code=trust_remote_code)
+        return cls(hf_processor, **settings)
 
     def save_pretrained(self, directory: str | os.PathLike) -> Path:
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        self.backbone.save_pretrained(directory)
+        self.hf_processor.save_pretrained(directory)
         settings = {
             "family": self.family,
             "sam2_image_size": self.sam2_image_size,
@@ -98,7 +101,7 @@ class XForgeProcessor:
     # ----------------------------------------------------------------------------------- accessors
     @property
     def tokenizer(self):
-        return self.backbone.tokenizer
+        return self.hf_processor.tokenizer
 
     @property
     def seg_token_id(self) -> int:
@@ -106,26 +109,20 @@ class XForgeProcessor:
 
     @property
     def image_token_id(self) -> int:
-        return self.tokenizer.convert_tokens_to_ids(self.backbone.image_token)
+        return self.tokenizer.convert_tokens_to_ids(self.hf_processor.image_token)
 
     # ------------------------------------------------------------------------------------- images
     def sam_image(self, image: np.ndarray) -> torch.Tensor:
         """``(3, S, S)`` float tensor: SAM2's resize + normalisation of an HxWx3 uint8 RGB image."""
         return self.sam2_transforms(image)
 
-    def sam_pixels_to_unit(self, sam_pixels: torch.Tensor) -> torch.Tensor:
-        """Undo SAM2's normalisation: the forensic stream wants raw RGB in ``[0, 1]``."""
-        mean = torch.tensor(self.sam2_transforms.mean, dtype=sam_pixels.dtype, device=sam_pixels.device)
-        std = torch.tensor(self.sam2_transforms.std, dtype=sam_pixels.dtype, device=sam_pixels.device)
-        return sam_pixels * std.view(-1, 1, 1) + mean.view(-1, 1, 1)
-
     def image_inputs(self, image: np.ndarray) -> BatchFeature:
         """The backbone image processor's output for one image (what its vision tower consumes)."""
-        return self.backbone.image_processor(images=[image], return_tensors="pt")
+        return self.hf_processor.image_processor(images=[image], return_tensors="pt")
 
     # --------------------------------------------------------------------------------------- text
     def render(self, messages: Sequence[Mapping[str, Any]], *, add_generation_prompt: bool = False) -> str:
-        return self.backbone.apply_chat_template(
+        return self.hf_processor.apply_chat_template(
             list(messages), tokenize=False, add_generation_prompt=add_generation_prompt
         )
 
@@ -222,7 +219,7 @@ class XForgeProcessor:
             )
             targets.append(LABEL_TO_TARGET.get(label, -1.0))
 
-        batch = self.backbone(
+        batch = self.hf_processor(
             text=texts, images=images, padding=True, padding_side="right", return_tensors="pt"
         )
         labels = torch.full_like(batch["input_ids"], IGNORE_INDEX)
@@ -242,4 +239,4 @@ class XForgeProcessor:
         """Inputs for generation: the conversation so far plus the assistant prompt."""
         text = self.render(messages, add_generation_prompt=True)
         images = [image] if image is not None else None
-        return self.backbone(text=[text], images=images, return_tensors="pt")
+        return self.hf_processor(text=[text], images=images, return_tensors="pt")

@@ -33,24 +33,23 @@ class FamilySpec:
     image_processor_kwargs: dict[str, Any] = field(default_factory=dict)
 
 
+def _qwen_family(name: str, default_base_model: str) -> FamilySpec:
+    """Qwen2-VL and Qwen2.5-VL differ only in name and weights, as far as xforge is concerned."""
+    return FamilySpec(
+        name=name,
+        model_types=(name,),
+        default_base_model=default_base_model,
+        vision_tower="model.visual",
+        # Qwen's processor resizes to multiples of 28 px; 1024 merged tokens max (Qwen's own guidance).
+        image_processor_kwargs={"min_pixels": 256 * 28 * 28, "max_pixels": 1024 * 28 * 28},
+    )
+
+
 FAMILIES: dict[str, FamilySpec] = {
     spec.name: spec
     for spec in (
-        FamilySpec(
-            name="qwen2_5_vl",
-            model_types=("qwen2_5_vl",),
-            default_base_model="Qwen/Qwen2.5-VL-3B-Instruct",
-            vision_tower="model.visual",
-            # Qwen's processor resizes to multiples of 28 px; 1024 merged tokens max (Qwen's own guidance).
-            image_processor_kwargs={"min_pixels": 256 * 28 * 28, "max_pixels": 1024 * 28 * 28},
-        ),
-        FamilySpec(
-            name="qwen2_vl",
-            model_types=("qwen2_vl",),
-            default_base_model="Qwen/Qwen2-VL-2B-Instruct",
-            vision_tower="model.visual",
-            image_processor_kwargs={"min_pixels": 256 * 28 * 28, "max_pixels": 1024 * 28 * 28},
-        ),
+        _qwen_family("qwen2_5_vl", "Qwen/Qwen2.5-VL-3B-Instruct"),
+        _qwen_family("qwen2_vl", "Qwen/Qwen2-VL-2B-Instruct"),
         FamilySpec(
             name="llava",
             model_types=("llava",),

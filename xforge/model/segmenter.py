@@ -15,6 +15,11 @@ from pathlib import Path
 import torch
 from torch import nn
 
+# SAM2's input normalisation (``sam2.utils.transforms.SAM2Transforms.mean``/``std``, ImageNet's statistics):
+# the processor's transform applies it, the model undoes it to give the forensic stream raw [0, 1] pixels.
+SAM2_PIXEL_MEAN = (0.485, 0.456, 0.406)
+SAM2_PIXEL_STD = (0.229, 0.224, 0.225)
+
 
 def build_sam2_base(
     config_name: str, overrides: list[str], image_size: int, checkpoint: str | None = None

@@ -9,13 +9,14 @@ real and answers are not. Used by ``scripts/bench_model.py``, ``scripts/gpu_smok
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
 import torch
 
 from xforge.model.checkpoint import BACKBONE_DIR
-from xforge.model.config import XForgeConfig
+from xforge.model.config import Sam2Config, XForgeConfig
 
 # Qwen/Qwen2.5-VL-3B-Instruct's config.json.
 QWEN2_5_VL_3B = dict(
@@ -87,15 +88,12 @@ def real_size_backbone(config, dtype: torch.dtype | None = None):
 
 def real_size_config(**overrides) -> XForgeConfig:
     """XForgeConfig of the real run (stage-1 YAML's ``model.build``) with no weights to download."""
-    settings = dict(
+    config = XForgeConfig(
         family="qwen2_5_vl",
         base_model="Qwen/Qwen2.5-VL-3B-Instruct",
-        sam2_config=SAM2_LARGE_CONFIG,
-        sam2_checkpoint=None,
-        sam2_image_size=SAM2_IMAGE_SIZE,
+        sam2=Sam2Config(config=SAM2_LARGE_CONFIG, checkpoint=None, image_size=SAM2_IMAGE_SIZE),
     )
-    settings.update(overrides)
-    return XForgeConfig(**settings)
+    return dataclasses.replace(config, **overrides)
 
 
 def build_real_size_model(
@@ -113,7 +111,8 @@ def build_real_size_model(
     from xforge.model.modeling import XForgeModel
 
     backbone_config, processor = real_size_backbone_config(layers)
-    config = real_size_config(sam2_config=sam2_config, **config_overrides)
+    sam2 = Sam2Config(config=sam2_config, checkpoint=None, image_size=SAM2_IMAGE_SIZE)
+    config = real_size_config(sam2=sam2, **config_overrides)
     with torch.device(device or "cpu"):
         backbone = real_size_backbone(backbone_config, dtype)
     model = XForgeModel.build(config, processor, backbone=backbone, torch_dtype=dtype)
@@ -138,7 +137,7 @@ def build_real_size_checkpoint(
     backbone_config, processor = real_size_backbone_config(layers)
     backbone = real_size_backbone(backbone_config, dtype)
     backbone.save_pretrained(out / BACKBONE_DIR)
-    processor.backbone.save_pretrained(out / BACKBONE_DIR)
+    processor.hf_processor.save_pretrained(out / BACKBONE_DIR)
     config = real_size_config(base_model=BACKBONE_DIR, **config_overrides)
     model = XForgeModel.build(config, processor, root=out, backbone=backbone, torch_dtype=dtype)
     model.save_pretrained(out)

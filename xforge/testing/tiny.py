@@ -8,13 +8,14 @@ so ``XForgeModel.from_pretrained(path)`` exercises the real loading path.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
 import torch
 
 from xforge.model.checkpoint import BACKBONE_DIR
-from xforge.model.config import XForgeConfig
+from xforge.model.config import ForensicStreamConfig, LoraSettings, Sam2Config, XForgeConfig
 from xforge.testing.families import tiny_backbone
 
 TINY_SAM2_CONFIG = "configs/sam2.1/sam2.1_hiera_t.yaml"
@@ -33,23 +34,24 @@ TINY_SAM2_OVERRIDES = [
 ]
 
 
-def tiny_config(family: str = "qwen2_5_vl", *, forensic_stream: bool = True, **overrides) -> XForgeConfig:
-    """XForgeConfig of a tiny model whose backbone lives in the checkpoint's ``backbone/`` folder."""
-    settings = dict(
+def tiny_config(
+    family: str = "qwen2_5_vl", *, forensic_stream: bool = True, forensic_channels: int = 8, **overrides
+) -> XForgeConfig:
+    """XForgeConfig of a tiny model whose backbone lives in the checkpoint's ``backbone/`` folder;
+    ``overrides`` replace top-level fields (e.g. ``sam2=Sam2Config(...)``, ``score_from_image=True``)."""
+    config = XForgeConfig(
         family=family,
         base_model=BACKBONE_DIR,
-        sam2_config=TINY_SAM2_CONFIG,
-        sam2_checkpoint=None,
-        sam2_overrides=list(TINY_SAM2_OVERRIDES),
-        sam2_image_size=TINY_SAM2_IMAGE_SIZE,
-        forensic_stream=forensic_stream,
-        forensic_channels=8,
-        lora_r=4,
-        lora_alpha=8,
-        lora_dropout=0.0,
+        sam2=Sam2Config(
+            config=TINY_SAM2_CONFIG,
+            checkpoint=None,
+            overrides=list(TINY_SAM2_OVERRIDES),
+            image_size=TINY_SAM2_IMAGE_SIZE,
+        ),
+        lora=LoraSettings(r=4, alpha=8, dropout=0.0),
+        forensic_stream=ForensicStreamConfig(enabled=forensic_stream, channels=forensic_channels),
     )
-    settings.update(overrides)
-    return XForgeConfig(**settings)
+    return dataclasses.replace(config, **overrides)
 
 
 def build_tiny_checkpoint(
@@ -79,7 +81,7 @@ def build_tiny_checkpoint(
     backbone_processor.save_pretrained(out / BACKBONE_DIR)
     config = tiny_config(family, forensic_stream=forensic_stream, **config_overrides)
     processor = XForgeProcessor(
-        backbone_processor, family=family, sam2_image_size=config.sam2_image_size, seg_token=config.seg_token
+        backbone_processor, family=family, sam2_image_size=config.sam2.image_size, seg_token=config.seg_token
     )
     torch.manual_seed(seed)
     model = XForgeModel.build(config, processor, root=out, backbone=hf_model)
