@@ -57,16 +57,19 @@ def authentic_example(height: int = 48, width: int = 40, seed: int = 1) -> dict:
 
 @contextmanager
 def decided(*models, verdict: str = "tampered"):
-    """Push the score heads so every image gets ``verdict``: generation follows the score
+    """Push the detection heads so every image gets ``verdict``: generation follows the scores
     (``xforge.model.generation``), so a test of the mask path needs a tampered decision."""
-    shift = 30.0 if verdict == "tampered" else -30.0
-    biases = [m.score_head.mlp[-1].bias for m in models]
+    shifts = []
+    for m in models:
+        shifts.append((m.score_head.mlp[-1].bias, -30.0 if verdict == "authentic" else 30.0))
+        if m.synthetic_head is not None:
+            shifts.append((m.synthetic_head.mlp[-1].bias, 30.0 if verdict == "synthetic" else -30.0))
     with torch.no_grad():
-        for b in biases:
-            b += shift
+        for bias, shift in shifts:
+            bias += shift
     try:
         yield
     finally:
         with torch.no_grad():
-            for b in biases:
-                b -= shift
+            for bias, shift in shifts:
+                bias -= shift

@@ -85,7 +85,7 @@ def pretrain_backbone(
             order += rng.sample(range(len(examples)), len(examples))
         batch = [_without_seg(examples[order.pop()]) for _ in range(batch_size)]
         inputs = processor.collate(batch)
-        xforge_only = ("sam_pixel_values", "target_masks", "original_sizes", "is_tampered")
+        xforge_only = ("sam_pixel_values", "target_masks", "original_sizes", "is_tampered", "is_synthetic")
         out = hf_model(**{k: v for k, v in inputs.items() if k not in xforge_only})
         out.loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)

@@ -121,6 +121,7 @@ class ModelBackend(Backend):
         return AnalysisResult(
             verdict=verdict,
             score=gen.score,
+            scores=gen.scores,
             prob_map=prob,
             explanation=text,
             engine=self.engine,

@@ -100,6 +100,10 @@ class XForgeConfig:
     # Detection score also reads a probe mask decoded from the hidden state before the answer (its max, top-1%
     # mean and mean; trained to be empty on authentic images); off in older checkpoints, which load unchanged.
     score_from_image: bool = False
+    # Three verdicts: a second head gives P(generated as a whole | not authentic), so the classes are authentic
+    # (1 - score), tampered (score * (1 - that)) and synthetic (score * that). Off in two-way checkpoints, which
+    # load unchanged and never answer "synthetic".
+    synthetic_head: bool = False
     sam2: Sam2Config = field(default_factory=Sam2Config)
     lora: LoraSettings = field(default_factory=LoraSettings)
     loss_weights: LossWeights = field(default_factory=LossWeights)

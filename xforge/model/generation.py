@@ -2,14 +2,16 @@
 
 How an answer is made (``generate_answers``, batched; ``XForgePredictor.generate`` is a batch of one):
 
-1. The language model answers freely (greedy by default). The prompt's last hidden state, with the pooled
-   image evidence when the model has it, gives the detection score; ``score >= 0.5`` is the *decision*.
+1. The language model answers freely (greedy by default). The prompt's last hidden state, with the probe
+   mask's statistics when the model has them, gives the detection score P(not authentic) and, with a
+   synthetic head, P(generated as a whole | not authentic). The *decision*: authentic when
+   ``score < 0.5``, else synthetic when the second probability is ``>= 0.5``, else tampered.
 2. The decision is the verdict. When the free answer contradicts it (states the other verdict, emits
    ``<SEG>`` for an authentic decision, or, on the first answer about the image, states no verdict or
    gives no ``<SEG>`` for a tampered one)
    the answer is restarted from the canonical verdict sentence of ``xforge.location.VERDICT_SENTENCES``
-   (followed by ``<SEG>`` when a mask is required) and generated on from there; an authentic decision
-   then bans ``<SEG>``. ``GenerationOutput.forced`` says so.
+   (followed by ``<SEG>`` when a mask is required) and generated on from there; an authentic or synthetic
+   decision bans ``<SEG>`` (a generated image has no edited region). ``GenerationOutput.forced`` says so.
 3. At each ``<SEG>`` the mask decoder runs on its hidden state. A ``<SEG>`` that opens a sentence announces
    the mask, as in the training answers (``data_builders.explain``): the sentence after it is written from
    the decoded mask (``xforge.location.where_sentence``) and generation continues after it. So the location
@@ -50,8 +52,9 @@ _MAX_ROUNDS = 8  # rounds of generation per answer: the first, then one after ea
 class GenerationOutput:
     """``text``: the decoded answer with ``<SEG>`` kept (other special tokens stripped);
     ``masks``: one float32 HxW array in ``[0, 1]`` at the image's size per ``<SEG>``, in order;
-    ``score``: probability that the image is edited; ``verdict``: ``"tampered"`` when ``score >= 0.5``,
-    else ``"authentic"``: what the text states and what the masks show.
+    ``score``: probability that the image is not authentic; ``synthetic_score``: probability that it was
+    generated as a whole, given that it is not authentic (0 without a synthetic head); ``verdict``: the
+    decision (module docstring, item 1): what the text states and what the masks show.
     ``forced``: the free answer contradicted the score and was restarted from the verdict sentence;
     ``low_confidence_mask``: a mask was rescaled by its peak (see the module docstring)."""
 
@@ -59,9 +62,31 @@ class GenerationOutput:
     masks: list[np.ndarray]
     score: float
     verdict: str = "authentic"
+    synthetic_score: float = 0.0
     forced: bool = False
     low_confidence_mask: bool = False
     token_ids: list[int] = field(default_factory=list)
+
+    @property
+    def scores(self) -> dict[str, float]:
+        """The three class probabilities: authentic, tampered, synthetic."""
+        return class_probabilities(self.score, self.synthetic_score)
+
+
+def class_probabilities(score: float, synthetic_score: float) -> dict[str, float]:
+    """P(authentic), P(tampered), P(synthetic) from P(not authentic) and P(generated | not authentic)."""
+    return {
+        "authentic": 1.0 - score,
+        "tampered": score * (1.0 - synthetic_score),
+        "synthetic": score * synthetic_score,
+    }
+
+
+def decide(score: float, synthetic_score: float) -> str:
+    """The verdict of a score pair (module docstring, item 1)."""
+    if score < DECISION_THRESHOLD:
+        return "authentic"
+    return "synthetic" if synthetic_score >= DECISION_THRESHOLD else "tampered"
 
 
 @dataclass
@@ -73,6 +98,7 @@ class _Row:
     token_ids: list[int] = field(default_factory=list)
     masks: list[np.ndarray] = field(default_factory=list)
     score: float = 0.0
+    synthetic_score: float = 0.0
     forced: bool = False
     low_confidence: bool = False
     open: bool = True  # more text to generate
@@ -81,7 +107,7 @@ class _Row:
 
     @property
     def decision(self) -> str:
-        return "tampered" if self.score >= DECISION_THRESHOLD else "authentic"
+        return decide(self.score, self.synthetic_score)
 
 
 @dataclass
@@ -144,8 +170,8 @@ def generate_answers(
 
     pieces, scores = _generate_round(model, processor, rows, max_new_tokens, generate_kwargs, score=True)
     restarted = []
-    for row, piece, score in zip(rows, pieces, scores):
-        row.score = score
+    for row, piece, (score, synthetic) in zip(rows, pieces, scores):
+        row.score, row.synthetic_score = score, synthetic
         if _agrees(piece, row, seg_id):
             _append(row, piece, max_new_tokens)
         else:
@@ -177,6 +203,7 @@ def generate_answers(
             masks=row.masks,
             score=row.score,
             verdict=row.decision,
+            synthetic_score=row.synthetic_score,
             forced=row.forced,
             low_confidence_mask=row.low_confidence,
             token_ids=row.token_ids,
@@ -191,7 +218,7 @@ def _agrees(piece: _Piece, row: _Row, seg_id: int) -> bool:
     has_seg = seg_id in piece.token_ids
     if stated != row.decision and (stated is not None or row.require_mask):
         return False
-    if row.decision == "authentic":
+    if row.decision != "tampered":
         return not has_seg
     return has_seg or not row.require_mask
 
@@ -266,7 +293,7 @@ def _generate_round(
     generate_kwargs: dict[str, Any],
     *,
     score: bool = False,
-) -> tuple[list[_Piece], list[float]]:
+) -> tuple[list[_Piece], list[tuple[float, float]]]:
     """One batched ``generate`` over the rows, each stopping at its end of turn or right after a ``<SEG>``.
 
     With ``score``, also the detection score of each row from its prompt's last hidden state.
@@ -274,7 +301,7 @@ def _generate_round(
     seg_id = model.config.seg_token_id
     inputs, mm = _batch_inputs(model, processor, rows)
     prompt_len = inputs["input_ids"].shape[1]
-    ban = torch.tensor([r.decision == "authentic" and not score for r in rows])
+    ban = torch.tensor([r.decision != "tampered" and not score for r in rows])
     gen = model.hf_model.generate(
         **inputs,
         mm_encoder_outputs=mm,
@@ -285,15 +312,16 @@ def _generate_round(
         stopping_criteria=StoppingCriteriaList([_StopAfterToken(seg_id, prompt_len)]),
         **generate_kwargs,
     )
-    scores: list[float] = []
+    scores: list[tuple[float, float]] = []
     if score:
         # Left padding puts every prompt's last token at the last prompt position.
         hidden = gen.hidden_states[0][-1][:, -1]
         embedding = torch.cat([r.features.sam_embedding for r in rows])
         high_res = [torch.cat(level) for level in zip(*(r.features.sam_high_res for r in rows))]
         index = torch.arange(len(rows), device=embedding.device)
-        logits, _ = model.detection_logits(hidden, embedding, high_res, index)
-        scores = torch.sigmoid(logits).tolist()
+        logits, synthetic, _ = model.detection_logits(hidden, embedding, high_res, index)
+        synthetic = torch.sigmoid(synthetic) if synthetic is not None else torch.zeros_like(logits)
+        scores = list(zip(torch.sigmoid(logits).tolist(), synthetic.tolist()))
     eos = model.hf_model.generation_config.eos_token_id
     eos_ids = set(eos if isinstance(eos, list) else [eos] if eos is not None else [])
     pieces = []

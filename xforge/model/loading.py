@@ -239,7 +239,7 @@ def place_model(model: XForgeModel, options: LoadOptions) -> None:
         model.to(device=device, dtype=dtype)
         return
     target = device or model.hf_model.device
-    for name in ("sam2", "projector", "score_head", "forensic_stream"):
+    for name in ("sam2", "projector", "score_head", "synthetic_head", "forensic_stream"):
         module = getattr(model, name)
         if module is not None:
             module.to(device=target, dtype=dtype)

@@ -148,16 +148,21 @@ def probe_loss(
     rows: torch.Tensor,
     target: torch.Tensor,
     target_masks: Sequence[torch.Tensor] | None,
+    synthetic: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Pixel BCE of the detection probe masks ``(n, 1, h, w)`` at their low resolution: the union of a
-    sample's masks when it is edited, nothing when it is authentic (``target`` 1/0 per probe, sample
-    ``rows``); edited samples without masks and unknown labels are skipped."""
+    sample's masks when it is edited, nothing when it is authentic, everything when it was generated as a
+    whole (``target`` 1/0 and ``synthetic`` 1/0/-1 per probe, sample ``rows``); edited samples without masks
+    and unknown labels are skipped."""
     probe = probe[:, 0].float()
     maps, keep = [], []
-    for i, (b, t) in enumerate(zip(rows.tolist(), target.tolist())):
+    generated = synthetic.tolist() if synthetic is not None else [0] * len(target)
+    for i, (b, t, g) in enumerate(zip(rows.tolist(), target.tolist(), generated)):
         masks = target_masks[b] if target_masks is not None else None
         if t == 0:
             maps.append(torch.zeros_like(probe[i]))
+        elif t == 1 and g == 1:
+            maps.append(torch.ones_like(probe[i]))
         elif t == 1 and masks is not None and masks.shape[0]:
             union = masks.amax(dim=0)[None, None].to(probe.device, torch.float32)
             maps.append(F.interpolate(union, size=probe.shape[-2:], mode="area")[0, 0])

@@ -7,12 +7,14 @@ Data flow (docs/ARCHITECTURE.md, "From an image to an answer")::
            │                                  └─> SegProjector ──> SAM2 sparse prompts ─┐
            ├─ SAM2 image encoder (frozen) ─> image embedding + high-res features ───────┼─> SAM2 mask decoder ─> masks
            └─ forensic stream (raw pixels) ─> zero-init projection, added to embedding ┘
-    hidden state before the answer ──> ScoreHead ──> P(edited)
+    hidden state before the answer ──> ScoreHead ──> P(not authentic)  (+ synthetic head: P(generated | not authentic))
 
 Detection score: a small head (``score_head``) on the last-layer hidden state of the token just before each
 assistant answer (the end of the generation prompt), trained with BCE on the sample's label. At generation
 time it reads the same position of the prompt, so the score exists before any text is decoded and does
-not depend on sampling; ``score`` is its sigmoid.
+not depend on sampling; ``score`` is its sigmoid. With ``config.synthetic_head`` a second head of the same
+kind gives P(generated as a whole | not authentic), trained on the images that are not authentic: the three
+verdicts are authentic, tampered (edited in a region) and synthetic.
 
 This module is the ``nn.Module`` (forward pass, losses' weighting, trainable groups). Loading and saving
 live in ``xforge.model.loading``, generation in ``xforge.model.predictor`` and ``xforge.model.generation``,
@@ -40,9 +42,9 @@ from xforge.model.registry import get_family, get_submodule
 from xforge.model.seg import (
     ScoreHead,
     SegProjector,
+    answer_positions,
     find_seg_positions,
     probe_statistics,
-    turn_start_positions,
 )
 from xforge.model.segmenter import SAM2_PIXEL_MEAN, SAM2_PIXEL_STD, Sam2Segmenter
 from xforge.model.trainable import DEFAULT_TRAINABLE, TRAINABLE_GROUPS
@@ -55,7 +57,9 @@ class XForgeOutput:
     """``loss`` is the weighted sum; components that do not apply to a batch are ``None``.
 
     ``pred_masks``: per sample, mask logits ``(n_i, H_i, W_i)`` at the image's size, one per ``<SEG>``.
-    ``score_logits``: ``(B,)`` detection logits (sigmoid -> probability the image is edited).
+    ``score_logits``: ``(B,)`` detection logits (sigmoid -> probability the image is not authentic);
+    ``synthetic_logits``: ``(B,)`` (sigmoid -> probability it was generated as a whole, given it is not
+    authentic), ``None`` without a synthetic head.
     """
 
     loss: torch.Tensor | None = None
@@ -66,6 +70,7 @@ class XForgeOutput:
     mask_contrastive: torch.Tensor | None = None
     score_loss: torch.Tensor | None = None
     score_logits: torch.Tensor | None = None
+    synthetic_logits: torch.Tensor | None = None
     pred_masks: list[torch.Tensor] = field(default_factory=list)
     logits: torch.Tensor | None = None
 
@@ -86,7 +91,9 @@ class XForgeModel(nn.Module):
         self.projector = SegProjector(
             hidden, sam2.embed_dim, config.num_prompt_tokens, config.projector_hidden_size
         )
-        self.score_head = ScoreHead(hidden, image_dim=3 if config.score_from_image else 0)
+        image_dim = 3 if config.score_from_image else 0
+        self.score_head = ScoreHead(hidden, image_dim=image_dim)
+        self.synthetic_head = ScoreHead(hidden, image_dim=image_dim) if config.synthetic_head else None
         stream = config.forensic_stream
         self.forensic_stream = ForensicStream(sam2.embed_dim, stream.channels) if stream.enabled else None
         # Where relative ``base_model`` paths resolve (the checkpoint folder the model came from).
@@ -190,19 +197,23 @@ class XForgeModel(nn.Module):
         embedding: torch.Tensor | None,
         high_res: list[torch.Tensor] | None,
         image_index: torch.Tensor,
-    ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Detection logits ``(n,)`` for hidden states ``(n, d)`` before an answer, and the probe masks'
-        low-res logits ``(n, 1, h, w)`` (``None`` unless ``config.score_from_image``).
+    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+        """Detection logits ``(n,)`` for hidden states ``(n, d)`` before an answer, the synthetic head's
+        logits ``(n,)`` (``None`` without one), and the probe masks' low-res logits ``(n, 1, h, w)`` (``None``
+        unless ``config.score_from_image``).
 
         With ``score_from_image`` the same hidden state is also a mask prompt: the probe mask it decodes on
-        the image ``image_index`` says where an edit would be, and its statistics feed the score head.
+        the image ``image_index`` says where an edit would be, and its statistics feed the heads.
         """
-        if not self.config.score_from_image:
-            return self.score_head(hidden).float(), None
-        if embedding is None:
-            raise ValueError("this model's detection score reads the image: pass sam_pixel_values")
-        probe = self._decode_masks(embedding, high_res, image_index, hidden)
-        return self.score_head(hidden, probe_statistics(probe)).float(), probe
+        probe = stats = None
+        if self.config.score_from_image:
+            if embedding is None:
+                raise ValueError("this model's detection score reads the image: pass sam_pixel_values")
+            probe = self._decode_masks(embedding, high_res, image_index, hidden)
+            stats = probe_statistics(probe)
+        logits = self.score_head(hidden, stats).float()
+        synthetic = self.synthetic_head(hidden, stats).float() if self.synthetic_head is not None else None
+        return logits, synthetic, probe
 
     def _decode_masks(
         self,
@@ -224,6 +235,7 @@ class XForgeModel(nn.Module):
         target_masks: Sequence[torch.Tensor] | None = None,
         original_sizes: torch.Tensor | None = None,
         is_tampered: torch.Tensor | None = None,
+        is_synthetic: torch.Tensor | None = None,
         **vlm_inputs: Any,
     ) -> XForgeOutput:
         """Teacher-forced pass over a :meth:`XForgeProcessor.collate` batch, with losses weighted by
@@ -242,9 +254,10 @@ class XForgeModel(nn.Module):
         embedding = high_res = None
         if sam_pixel_values is not None and (len(seg) or self.config.score_from_image):
             embedding, high_res = self.encode_sam(sam_pixel_values)
-        positions = _answer_positions(input_ids, attention_mask, labels)
+        positions = answer_positions(input_ids, attention_mask, labels)
         if len(positions):
-            self._score(result, hidden, positions, (embedding, high_res), is_tampered, target_masks)
+            labels_ = (is_tampered, is_synthetic)
+            self._score(result, hidden, positions, (embedding, high_res), labels_, target_masks)
         if len(seg) and embedding is not None:
             if original_sizes is None:
                 original_sizes = torch.tensor([[self.sam2.image_size] * 2] * input_ids.shape[0])
@@ -270,27 +283,44 @@ class XForgeModel(nn.Module):
             result.loss = torch.stack(terms).sum() + (result.loss if result.loss is not None else 0.0)
         return result
 
-    def _score(self, result, hidden, positions, sam_features, is_tampered, target_masks) -> None:
-        """Detection score at ``positions`` (sample, token) and, with labels, its loss."""
+    def _score(self, result, hidden, positions, sam_features, targets, target_masks) -> None:
+        """Detection logits at ``positions`` (sample, token) and, with ``targets`` (``is_tampered``,
+        ``is_synthetic``), the score loss: BCE of not-authentic (its ``pos_weight`` from ``config.loss``),
+        plus BCE of generated-as-a-whole on the images that are not authentic, plus the probe's loss."""
         rows = positions[:, 0]
-        logits, probe = self.detection_logits(hidden[rows, positions[:, 1]], *sam_features, rows)
+        logits, synthetic, probe = self.detection_logits(hidden[rows, positions[:, 1]], *sam_features, rows)
         # The first answer of each sample reports the sample's score (positions are sorted by sample, then
         # position, as nonzero() returns them); samples without an answer get NaN.
         is_first = torch.ones_like(rows, dtype=torch.bool)
         is_first[1:] = rows[1:] != rows[:-1]
+        first = rows[is_first]
         result.score_logits = torch.full((hidden.shape[0],), float("nan"), device=logits.device)
-        result.score_logits[rows[is_first]] = logits[is_first]
+        result.score_logits[first] = logits[is_first]
+        if synthetic is not None:
+            result.synthetic_logits = torch.full_like(result.score_logits, float("nan"))
+            result.synthetic_logits[first] = synthetic[is_first]
+        is_tampered, is_synthetic = targets
         if is_tampered is None:
             return
         target = is_tampered.to(logits.device)[rows]
         known = target >= 0
-        if known.any():
-            pos_weight = torch.tensor(self.config.loss.score_pos_weight, device=logits.device)
-            result.score_loss = F.binary_cross_entropy_with_logits(
-                logits[known], target[known], pos_weight=pos_weight
+        if not known.any():
+            return
+        pos_weight = torch.tensor(self.config.loss.score_pos_weight, device=logits.device)
+        loss = F.binary_cross_entropy_with_logits(logits[known], target[known], pos_weight=pos_weight)
+        generated = is_synthetic.to(logits.device)[rows] if is_synthetic is not None else None
+        if synthetic is not None and generated is not None:
+            asked = generated >= 0
+            # Every batch adds the term (at zero weight without a non-authentic image), so data-parallel
+            # ranks use the head alike.
+            loss = loss + (
+                F.binary_cross_entropy_with_logits(synthetic[asked], generated[asked])
+                if asked.any()
+                else 0.0 * synthetic.sum()
             )
-            if probe is not None:
-                result.score_loss = result.score_loss + probe_loss(probe, rows, target, target_masks)
+        if probe is not None:
+            loss = loss + probe_loss(probe, rows, target, target_masks, generated)
+        result.score_loss = loss
 
     def _masks(self, result, hidden, seg, sam_features, original_sizes, target_masks) -> None:
         """One mask per <SEG>, decoded by SAM2 from the projected hidden state, at each image's size; and the
@@ -314,13 +344,3 @@ class XForgeModel(nn.Module):
             result.mask_contrastive = batch_contrastive_loss(
                 pixel_embeddings[0], seg[:, 0], target_masks, self.config.loss
             )
-
-
-def _answer_positions(input_ids, attention_mask, labels) -> torch.Tensor:
-    """(sample, token) of the token before each assistant answer (training) or of each prompt's last token."""
-    if labels is not None:
-        return turn_start_positions(labels)
-    batch = torch.arange(input_ids.shape[0], device=input_ids.device)
-    if attention_mask is not None:
-        return torch.stack([batch, attention_mask.sum(1) - 1], 1)
-    return torch.stack([batch, torch.full_like(batch, input_ids.shape[1] - 1)], 1)

@@ -26,8 +26,10 @@ from xforge.model.registry import get_family
 
 PROCESSOR_CONFIG_NAME = "xforge_processor.json"
 IGNORE_INDEX = -100
-# Detection targets: what counts as "edited". Fully synthetic images are edited images too.
+# Detection targets. ``is_tampered``: not authentic (a fully generated image is no authentic photo either);
+# ``is_synthetic``: among images that are not authentic, generated as a whole (-1: not asked, for authentic).
 LABEL_TO_TARGET = {"tampered": 1.0, "synthetic": 1.0, "authentic": 0.0}
+LABEL_TO_SYNTHETIC = {"tampered": 0.0, "synthetic": 1.0, "authentic": -1.0}
 
 
 def _sample_name(example: Mapping[str, Any], index: int) -> str:
@@ -181,11 +183,12 @@ class XForgeProcessor:
         outside assistant turns), ``sam_pixel_values`` ``(B, 3, S, S)``, ``target_masks`` (list of
         ``(n_i, H_i, W_i)`` uint8 0/1 tensors, one mask per ``<SEG>`` in reading order; non-zero input pixels
         count as forged), ``original_sizes``
-        ``(B, 2)`` as (H, W) and ``is_tampered`` ``(B,)`` (1 edited, 0 authentic, -1 unknown).
+        ``(B, 2)`` as (H, W), ``is_tampered`` ``(B,)`` (1 not authentic, 0 authentic, -1 unknown) and
+        ``is_synthetic`` ``(B,)`` (1 generated as a whole, 0 edited, -1 authentic or unknown).
         """
         if not examples:
             raise ValueError("collate() got no examples")
-        texts, spans, images, masks, targets = [], [], [], [], []
+        texts, spans, images, masks, targets, synthetic = [], [], [], [], [], []
         for index, example in enumerate(examples):
             name = _sample_name(example, index)
             image = load_image(example["image"])
@@ -218,6 +221,7 @@ class XForgeProcessor:
                 else torch.zeros((0, h, w), dtype=torch.uint8)
             )
             targets.append(LABEL_TO_TARGET.get(label, -1.0))
+            synthetic.append(LABEL_TO_SYNTHETIC.get(label, -1.0))
 
         batch = self.hf_processor(
             text=texts, images=images, padding=True, padding_side="right", return_tensors="pt"
@@ -233,6 +237,7 @@ class XForgeProcessor:
         out["target_masks"] = masks
         out["original_sizes"] = torch.tensor([image.shape[:2] for image in images], dtype=torch.long)
         out["is_tampered"] = torch.tensor(targets, dtype=torch.float32)
+        out["is_synthetic"] = torch.tensor(synthetic, dtype=torch.float32)
         return out
 
     def prompt_inputs(self, messages: Sequence[Mapping[str, Any]], image: np.ndarray | None) -> BatchFeature:

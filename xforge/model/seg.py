@@ -89,3 +89,13 @@ class ScoreHead(nn.Module):
                 raise ValueError("this score head reads a probe mask; pass probe_statistics(...)")
             logit = logit + self.probe(probe_stats.to(self.probe.weight.dtype)).squeeze(-1)
         return logit
+
+
+def answer_positions(input_ids, attention_mask, labels) -> torch.Tensor:
+    """(sample, token) of the token before each assistant answer (training) or of each prompt's last token."""
+    if labels is not None:
+        return turn_start_positions(labels)
+    batch = torch.arange(input_ids.shape[0], device=input_ids.device)
+    if attention_mask is not None:
+        return torch.stack([batch, attention_mask.sum(1) - 1], 1)
+    return torch.stack([batch, torch.full_like(batch, input_ids.shape[1] - 1)], 1)

@@ -32,6 +32,7 @@ _DECODER_UNUSED = re.compile(
 _PREFIX_GROUPS = (
     ("projector.", "projector"),
     ("score_head.", "score_head"),
+    ("synthetic_head.", "score_head"),  # the detection heads train together
     ("forensic_stream.", "forensic_stream"),
     ("sam2.mask_decoder.", "mask_decoder"),
     # Only the dense "no mask" embedding of SAM2's prompt encoder is used (prompts are not clicks).
