@@ -82,7 +82,7 @@ def dataset_table(
     table: dict[str, Any] = {
         "n_images": len(rows),
         "n_tampered": sum(1 for r in rows if r["y"] == 1),
-        "n_synthetic": sum(1 for r in rows if r["label"] == "synthetic"),
+        "n_synthetic": sum(1 for r in rows if r.get("label") == "synthetic"),
         "n_localized": len(loc),
         "n_missing": sum(1 for r in rows if r["status"] == "missing"),
         "n_errors": sum(1 for r in rows if r["status"] == "error"),
@@ -105,8 +105,11 @@ def dataset_table(
     scored = [r for r in ok if r.get("score") is not None]
     if scored:
         table.update(detection_scores([r["y"] for r in scored], [r["score"] for r in scored], threshold))
-    if ok:
-        table.update(class_scores([r["label"] for r in ok], [predicted_class(r, threshold) for r in ok]))
+    classed = [r for r in ok if r.get("label") in CLASSES]
+    if classed:
+        table.update(
+            class_scores([r["label"] for r in classed], [predicted_class(r, threshold) for r in classed])
+        )
     if explanation:
         table.update(explanation)
     for key in GROUNDING_KEYS:
