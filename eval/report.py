@@ -1,11 +1,13 @@
-"""The evaluation report: metrics.json, metrics.md, per_image.csv, ROC / PR plots and a qualitative grid.
+"""The evaluation report: metrics.json, metrics.md, per_image.csv, ROC / PR / confusion plots and a qualitative
+grid.
 
 ``metrics.json``: ``datasets`` (per dataset a flat mapping with these keys -- ``pixel_f1``,
 ``pixel_iou``, ``pixel_precision``, ``pixel_recall``, ``pixel_auc``, ``pixel_f1_best``, ``ciou``, ``giou``,
-``image_auc``, ``image_ap``, ``image_acc``, ``image_bacc``, ``image_f1``, ``css``, ``rouge_l``, ``bleu4``,
+``image_auc``, ``image_ap``, ``image_acc``, ``image_bacc``, ``image_f1``, ``class_acc``, ``class_macro_f1``,
+``class_f1_authentic``, ``class_f1_tampered``, ``class_f1_synthetic``, ``class_confusion``, ``css``, ``rouge_l``, ``bleu4``,
 ``meteor``, ``cider``, ``grounding_pred``, ``grounding_gt``, ``n_images``, ``n_tampered`` -- wherever the
 metric applies, plus the ``*_inv`` / ``*_border`` variants when asked and a few more counts), ``average``
-(the same keys), ``robustness`` (per perturbation the same structure, when run), ``options``, ``inputs``
+(the same keys; its ``class_confusion`` is the datasets' matrices summed), ``robustness`` (per perturbation the same structure, when run), ``options``, ``inputs``
 and ``definitions`` (what every key means, so the file explains itself).
 """
 
@@ -22,10 +24,11 @@ from typing import Any
 
 import numpy as np
 
-from eval.aggregate import AVERAGE, COUNT_KEYS, metric_keys
+from eval.aggregate import AVERAGE, CLASS_KEYS, CONFUSION, COUNT_KEYS, metric_keys
 from eval.metrics.explanation import METEOR_LABEL
 from eval.scoring import EvalOptions, counted
 from xforge.atomic import atomic_write
+from xforge.inference.result import CLASSES
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +46,14 @@ DEFINITIONS = {
     "image_acc": "image-level accuracy at score > 0.5",
     "image_bacc": "image-level balanced accuracy at score > 0.5 (mean of TPR and TNR)",
     "image_f1": "image-level F1 at score > 0.5, edited images positive",
+    "class_acc": "three-class accuracy (authentic / tampered / synthetic): manifest label vs predicted verdict",
+    "class_macro_f1": "three-class macro-F1: mean per-class F1 over the classes in the truth or the predictions "
+    "(sklearn f1_score average='macro'; SIDA's detection F1)",
+    "class_f1_authentic": "F1 of the authentic class, one-vs-rest (null when neither true nor predicted)",
+    "class_f1_tampered": "F1 of the tampered (edited region) class, one-vs-rest",
+    "class_f1_synthetic": "F1 of the synthetic (fully generated) class, one-vs-rest",
+    "class_confusion": "3x3 counts, rows = true class, columns = predicted class, order authentic, tampered, "
+    "synthetic; missing or unusable predictions count as authentic (found nothing)",
     "css": "cosine similarity of sentence embeddings, explanation vs reference (FakeShield's CSS)",
     "rouge_l": "ROUGE-L F-measure (rouge-score), best reference, mean over images",
     "bleu4": "corpus BLEU-4 (nltk), smoothing method1",
@@ -54,7 +65,8 @@ DEFINITIONS = {
     "qes_f1_spearman": "Spearman's rho between per-image QES and pixel F1 over the localization set",
     "n_qes": "images with a predicted map (rated by QES)",
     "n_images": "images in the manifest(s)",
-    "n_tampered": "edited images (tampered or synthetic)",
+    "n_tampered": "edited images (tampered or synthetic): the positives of the two-way detection metrics",
+    "n_synthetic": "fully generated images (label synthetic); never in localization",
     "n_localized": "tampered images with a ground-truth mask and a usable prediction (localization set)",
     "n_missing": "images with no prediction line",
     "n_errors": "images whose prediction or ground truth could not be used (reasons in per_image.csv)",
@@ -82,6 +94,11 @@ HEADINGS = {
     "image_acc": "img Acc",
     "image_bacc": "img bAcc",
     "image_f1": "img F1",
+    "class_acc": "3-class Acc",
+    "class_macro_f1": "3-class macro-F1",
+    "class_f1_authentic": "F1 authentic",
+    "class_f1_tampered": "F1 tampered",
+    "class_f1_synthetic": "F1 synthetic",
     "css": "CSS",
     "rouge_l": "ROUGE-L",
     "bleu4": "BLEU-4",
@@ -148,11 +165,17 @@ def _variant(key: str) -> str:
 
 def _summary_line(ds: str, t: dict[str, Any]) -> str:
     """One plain sentence per dataset: what the model did, for a person skimming the report."""
-    parts = [f"- **{ds}**: {t['n_images']} images, {t['n_tampered']} edited."]
+    generated = f" ({t['n_synthetic']} of them fully generated)" if t.get("n_synthetic") else ""
+    parts = [f"- **{ds}**: {t['n_images']} images, {t['n_tampered']} edited{generated}."]
     if t.get("image_acc") is not None:
         parts.append(
             f"Detection at 0.5: accuracy {_fmt(t['image_acc'])}, balanced accuracy {_fmt(t.get('image_bacc'))}, "
             f"AUC {_fmt(t.get('image_auc'))}."
+        )
+    if t.get("class_macro_f1") is not None:
+        parts.append(
+            f"Verdict classes (authentic / tampered / synthetic): accuracy {_fmt(t.get('class_acc'))}, "
+            f"macro-F1 {_fmt(t['class_macro_f1'])}."
         )
     if t.get("n_localized"):
         parts.append(
@@ -209,6 +232,7 @@ def markdown(document: dict[str, Any], options: EvalOptions, plots: list[str]) -
         list(("image_auc", "image_ap", "image_acc", "image_bacc", "image_f1")),
         tables,
     )
+    lines += class_section(tables)
     lines += _section(
         "Explanation", ["css", "rouge_l", "bleu4", "meteor", "cider"], tables, "*" + METEOR_LABEL + "."
     )
@@ -238,6 +262,47 @@ def markdown(document: dict[str, Any], options: EvalOptions, plots: list[str]) -
         lines += ["## Plots", ""] + [f"![{p}]({p})" for p in plots] + [""]
     lines += ["## Definitions", ""] + [f"- `{k}`: {v}" for k, v in DEFINITIONS.items()] + [""]
     return "\n".join(lines)
+
+
+def classes_present(cm: Any) -> list[str]:
+    """The classes that occur in a confusion matrix's truth or predictions, in CLASSES order."""
+    cm = np.asarray(cm)
+    return [c for i, c in enumerate(CLASSES) if cm[i].sum() or cm[:, i].sum()]
+
+
+def class_section(tables: dict[str, dict[str, Any]]) -> list[str]:
+    """The three-class table and the pooled confusion matrix as numbers (the plot is confusion.png)."""
+    pooled = tables.get(AVERAGE, {}).get(CONFUSION)
+    if pooled is None:
+        return []
+    present = classes_present(pooled)
+    two_class = "synthetic" not in present
+    note = (
+        "Manifest label vs the predicted verdict; a missing or unusable prediction counts as authentic. "
+        + (
+            "No image is labelled synthetic and no prediction says synthetic, so this is a two-class "
+            "(authentic / tampered) evaluation: the synthetic column is n/a and macro-F1 averages two classes."
+            if two_class
+            else "Macro-F1 averages the per-class F1 over the classes present (sklearn's convention)."
+        )
+    )
+    lines = _section(
+        "Three-way verdict (authentic / tampered / synthetic, as SIDA reports)",
+        list(CLASS_KEYS),
+        tables,
+        note,
+    )
+    shown = present or list(CLASSES)
+    index = [CLASSES.index(c) for c in shown]
+    lines += [
+        "Confusion matrix, all datasets pooled (rows: true class, columns: predicted class):",
+        "",
+        "| true \\ predicted | " + " | ".join(shown) + " |",
+        "|---|" + "---|" * len(shown),
+    ]
+    cm = np.asarray(pooled)
+    lines += [f"| {CLASSES[i]} | " + " | ".join(str(int(cm[i, j])) for j in index) + " |" for i in index]
+    return [*lines, ""]
 
 
 CSV_FIRST = ("id", "dataset", "label", "status", "error", "score", "verdict")
@@ -310,6 +375,52 @@ def plot_curves(out: Path, rows: list[dict[str, Any]]) -> list[str]:
         plt.close(fig)
         written.append(name)
     return written
+
+
+def plot_confusion(out: Path, document: dict[str, Any]) -> list[str]:
+    """confusion.png: the three-class confusion matrix per dataset (and pooled, with several datasets).
+
+    Cells show counts, coloured by the share of their row (the true class's recall), so datasets of any
+    size read alike; classes in neither the truth nor the predictions of every panel are left out.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = [(ds, t[CONFUSION]) for ds, t in document["datasets"].items() if t.get(CONFUSION) is not None]
+    if len(panels) > 1 and document.get(AVERAGE, {}).get(CONFUSION) is not None:
+        panels.append(("all datasets", document[AVERAGE][CONFUSION]))
+    panels = [(name, np.asarray(cm)) for name, cm in panels if np.asarray(cm).sum()]
+    if not panels:
+        return []
+    shown = [c for c in CLASSES if any(c in classes_present(cm) for _, cm in panels)]
+    index = [CLASSES.index(c) for c in shown]
+    fig, axes = plt.subplots(1, len(panels), figsize=(1.2 + 3.2 * len(panels), 3.6), squeeze=False)
+    for ax, (name, cm) in zip(axes[0], panels):
+        cm = cm[np.ix_(index, index)]
+        share = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
+        ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
+        for i in range(len(shown)):
+            for j in range(len(shown)):
+                ax.text(
+                    j,
+                    i,
+                    str(int(cm[i, j])),
+                    ha="center",
+                    va="center",
+                    fontsize=9,
+                    color="white" if share[i, j] > 0.6 else "black",
+                )
+        ax.set_xticks(range(len(shown)), shown, fontsize=8, rotation=20)
+        ax.set_yticks(range(len(shown)), shown, fontsize=8)
+        ax.set(xlabel="predicted", ylabel="true", title=name[:40])
+    kind = "Three-way" if len(shown) == 3 else "Two-class (no generated image)"
+    fig.suptitle(f"{kind} verdicts: counts, colour = share of the true class", fontsize=9)
+    fig.tight_layout()
+    _savefig(fig, out / "confusion.png", dpi=110)
+    plt.close(fig)
+    return ["confusion.png"]
 
 
 def plot_f1_histogram(out: Path, rows: list[dict[str, Any]]) -> list[str]:
@@ -398,7 +509,7 @@ def plot_qualitative(out: Path, rows: list[dict[str, Any]], k: int = 4) -> list[
     return ["qualitative.png"]
 
 
-PLOTS = ("roc.png", "pr.png", "f1_hist.png", "qualitative.png")
+PLOTS = ("roc.png", "pr.png", "confusion.png", "f1_hist.png", "qualitative.png")
 
 
 def write_summary(out: Path, document: dict[str, Any], options: EvalOptions) -> None:
@@ -419,6 +530,7 @@ def write_report(
         (out / name).unlink(missing_ok=True)
     write_csv(out / "per_image.csv", rows)
     plot_curves(out, rows)
+    plot_confusion(out, document)
     plot_f1_histogram(out, rows)
     plot_qualitative(out, rows)
     write_summary(out, document, options)

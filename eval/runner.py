@@ -25,7 +25,7 @@ from eval.references import load_references
 from eval.scoring import EvalOptions, ImageJob, make_job, score_image
 from xforge.data.manifest import read_manifest
 from xforge.data.schema import SampleRecord
-from xforge.predictions import iter_predictions
+from xforge.predictions import read_predictions
 
 log = logging.getLogger(__name__)
 
@@ -65,11 +65,22 @@ def load_records(manifests: Sequence[str | os.PathLike]) -> list[SampleRecord]:
 
 
 def load_predictions(pred_dir: str | os.PathLike) -> dict[str, dict[str, Any]]:
-    """id -> prediction line; a repeated id keeps its last line (a re-run appended a newer answer)."""
+    """id -> prediction line; a repeated id keeps its last line (a re-run appended a newer answer).
+
+    Older lines get their ``scores`` derived (``xforge.predictions.complete_prediction``). A line that
+    breaks the format is logged (file and line) and stands for its id as an error line saying why, so the
+    image is scored as a failure with that reason in ``per_image.csv`` instead of as "no prediction".
+    """
     pred_dir = Path(pred_dir)
     if not (pred_dir / "predictions.jsonl").is_file():
         raise EvalError(f"{pred_dir}: no predictions.jsonl (run `xforge detect` first)")
-    return {row["id"]: row for row in iter_predictions(pred_dir) if isinstance(row.get("id"), str)}
+    invalid: dict[str, str] = {}
+    rows, problems = read_predictions(pred_dir, invalid=invalid)
+    for message in problems:
+        log.warning("%s", message)
+    loaded = {i: {"id": i, "error": f"unusable prediction line: {why}"} for i, why in invalid.items()}
+    loaded.update({row["id"]: row for row in rows})
+    return loaded
 
 
 def _cache_rows(out_dir: Path) -> dict[str, dict[str, Any]]:

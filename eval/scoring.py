@@ -8,7 +8,8 @@ answer that found nothing: score 0 and an empty mask; the default, see :func:`co
 (a ground-truth mask resampled to its image's size with ``resize_masks``), ``score`` (detection score
 used), ``verdict``, the localization keys of
 :func:`eval.metrics.localization.localization_scores` (tampered images with a ground-truth mask only),
-``grounding_pred`` / ``grounding_gt`` (True/False/None), ``qes`` (:func:`eval.metrics.qes.qes` of the
+``grounding_pred`` / ``grounding_gt`` (True/False/None; a generated -- ``synthetic`` -- image never enters
+localization, as it has no edited region), ``qes`` (:func:`eval.metrics.qes.qes` of the
 predicted map, any image with one, ground truth or not) and the paths the report's qualitative grid reads.
 """
 
@@ -32,6 +33,7 @@ from eval.metrics.localization import THRESHOLD, localization_scores, resize_to_
 from eval.metrics.qes import qes
 from xforge.data.manifest import ManifestError, resolve_path, root_for
 from xforge.data.schema import SampleRecord
+from xforge.inference.result import CLASSES
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +94,22 @@ class PredictionError(ValueError):
 
 class GroundTruthError(ValueError):
     """The ground truth of an image cannot be used (mask unreadable, of another size than its image...)."""
+
+
+def predicted_class(row: dict[str, Any], threshold: float = THRESHOLD) -> str:
+    """The class (``authentic`` / ``tampered`` / ``synthetic``) a row's prediction gave its image.
+
+    The prediction's ``verdict``; an image scored as a failure (no usable prediction) found nothing, so
+    ``authentic``; a line without a verdict (a hand-made two-way file) is ``tampered`` when its score is
+    above ``threshold``, else ``authentic``.
+    """
+    if row.get("scored_as_failure"):
+        return "authentic"
+    verdict = row.get("verdict")
+    if verdict in CLASSES:
+        return verdict
+    score = row.get("score")
+    return "tampered" if score is not None and score > threshold else "authentic"
 
 
 def counted(row: dict[str, Any]) -> bool:
@@ -280,7 +298,8 @@ def score_image(job: ImageJob, options: EvalOptions) -> dict[str, Any]:
 def _score(job: ImageJob, options: EvalOptions, pred: dict[str, Any]) -> dict[str, Any]:
     rec = job.record
     wants = set(options.metrics)
-    localizable = rec.label != "authentic" and rec.mask is not None
+    # Only an edited image has a region; a generated one (``synthetic``) never enters localization.
+    localizable = rec.label == "tampered" and rec.mask is not None
     need_gt = localizable and bool(wants & {"localization", "grounding"})
     need_pred_map = (
         options.score_from == "mask_max"
@@ -324,13 +343,17 @@ def _score(job: ImageJob, options: EvalOptions, pred: dict[str, Any]) -> dict[st
                 shown, gt, threshold=options.threshold, inverted=options.inverted, border=options.border
             )
         )
-    elif rec.label != "authentic" and rec.mask is None:
+    elif rec.label == "tampered" and rec.mask is None:
         out["note"] = "no ground-truth mask: left out of localization"
+    elif rec.label == "synthetic":
+        out["note"] = "generated image (no edited region): left out of localization"
     if "grounding" in wants and pred.get("explanation"):
         text = pred["explanation"]
         cut = options.threshold * 255.0
         pred_bin = (pred_map > cut) if pred_map is not None else np.zeros((3, 3), bool)
-        out["grounding_pred"] = grounding_consistent(text, pred_bin, options.grounding_min_agreement)
+        out["grounding_pred"] = grounding_consistent(
+            text, pred_bin, options.grounding_min_agreement, verdict=pred.get("verdict")
+        )
         if rec.label == "authentic":
             out["grounding_gt"] = grounding_consistent(
                 text, np.zeros((3, 3), bool), options.grounding_min_agreement

@@ -75,9 +75,13 @@ def train_stage(stage: int, out: Path, init_from: Path, scale: float, extra: lis
 
 
 def answer_parses(text: str, verdict: str) -> bool:
-    """The answer states a verdict and its location words read back as a region (tampered) or none."""
+    """The answer states a verdict and its location words read back as a region (tampered) or none.
+
+    A generated (``synthetic``) verdict reads back as "edited" (the location vocabulary has two verdicts)
+    and must name no place.
+    """
     stated = verdict_from_text(text or "")
-    if stated is None or stated != verdict:
+    if stated is None or stated != ("tampered" if verdict == "synthetic" else verdict):
         return False
     cells = parse_location(text)
     return bool(cells) if verdict == "tampered" else not cells
@@ -130,6 +134,7 @@ def evaluate(model: Path, heldout: Path, out: Path) -> dict[str, float]:
         "grounded_pred": table.get("grounding_pred"),
         "accuracy": table.get("image_acc"),
         "balanced_accuracy": table.get("image_bacc"),
+        "class_macro_f1": table.get("class_macro_f1"),
         "n_images": len(rows),
     }
 

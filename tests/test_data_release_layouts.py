@@ -255,11 +255,12 @@ def test_dolos_sibling_masks_only_and_p2_is_synthetic(tmp_path):
     # lama's 00003.png has no mask of its own; ldm's mask of the same name must not be borrowed
     assert "celebahq/fake/lama/masks/test/00003.png" in skips["celebahq/fake/lama/images/test/00003.png"]
     p2 = records["celebahq/fake/p2/test/00002.png"]
-    assert (p2.label, p2.manipulation, p2.meta, p2.split) == (
+    assert (p2.label, p2.manipulation, p2.meta, p2.split, p2.mask) == (
         "synthetic",
         ["full-synthetic"],
         {"generator": "p2"},
         "test",
+        None,  # fully generated: no region, so no mask
     )
     assert records["celebahq/fake/repaint-p2/images/train/00005.png"].split == "train"
 

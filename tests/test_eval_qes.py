@@ -65,7 +65,7 @@ def test_eval_reports_qes_per_image_and_its_correlation_with_f1(tmp_path):
             {
                 "id": sid,
                 "image": sid,
-                "verdict": "x",
+                "verdict": "tampered",
                 "score": 0.5,
                 "explanation": None,
                 "mask": rel,

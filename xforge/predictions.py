@@ -7,15 +7,24 @@ Layout of ``DIR``::
     DIR/overlays/<name>.png optional overlays for people
 
 Fields of a line: ``id`` (the manifest id, or the file's path below the folder given, without extension;
-unique within ``DIR``), ``image`` (the path as given), ``verdict`` (``"tampered"`` | ``"authentic"`` | null
-on error), ``score`` (probability the image is edited, 0..1), ``explanation`` (text), ``mask`` (path
-relative to ``DIR``, or null), ``engine`` (which backend answered), ``regions`` (list of
-``{"box": [x0, y0, x1, y1], "area": pixels}``), ``error`` (null, or why the image could not be analysed) and
-``source`` (the file analysed: ``{"path": resolved path, "size": bytes, "mtime_ns": ...}``, or null when it
-could not be read; null too in ``xforge serve``'s API answers, whose image is an upload, not a server file).
+unique within ``DIR``), ``image`` (the path as given), ``verdict`` (``"authentic"`` | ``"tampered"`` (edited in
+a region, which the mask shows) | ``"synthetic"`` (generated as a whole by a model; its mask is empty) | null
+on error), ``score`` (probability that the image is not an authentic photo -- edited or generated -- 0..1,
+so two-way metrics keep their meaning), ``scores`` (the three class probabilities
+``{"authentic": ..., "tampered": ..., "synthetic": ...}``, summing to 1, with ``score = 1 - scores.authentic``;
+null on error), ``explanation`` (text), ``mask`` (path relative to ``DIR``, or null), ``engine`` (which
+backend answered), ``regions`` (list of ``{"box": [x0, y0, x1, y1], "area": pixels}``), ``error`` (null, or
+why the image could not be analysed) and ``source`` (the file analysed: ``{"path": resolved path, "size":
+bytes, "mtime_ns": ...}``, or null when it could not be read; null too in ``xforge serve``'s API answers,
+whose image is an upload, not a server file).
 A line is appended as soon as its image is done; a rerun into ``DIR`` recognises finished images by
 ``source`` (so two files with one name are two images, and a changed file is analysed again). Readers skip,
-with a warning naming file and line, a line a crash tore.
+with a warning naming file and line, a line a crash tore, and a line that breaks the format above (an unknown
+verdict, ``scores`` that are not three probabilities summing to 1 or disagree with ``score``).
+
+Older files (two verdicts, no ``scores``) still read: their ``scores`` are derived from ``score`` as
+``{authentic: 1 - score, tampered: score, synthetic: 0}`` (a ``synthetic`` verdict without ``scores`` puts
+``score`` on ``synthetic`` instead), see :func:`complete_prediction`.
 """
 
 from __future__ import annotations
@@ -23,6 +32,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import os
 import re
 from collections.abc import Iterator
@@ -32,13 +42,29 @@ from typing import Any
 import numpy as np
 
 from xforge.atomic import atomic_write
+from xforge.inference.result import CLASSES, VERDICTS
 
 logger = logging.getLogger(__name__)
 
 PREDICTIONS_FILE = "predictions.jsonl"
 MASKS_DIR = "masks"
 OVERLAYS_DIR = "overlays"
-FIELDS = ("id", "image", "verdict", "score", "explanation", "mask", "engine", "regions", "error", "source")
+FIELDS = (
+    "id",
+    "image",
+    "verdict",
+    "score",
+    "scores",
+    "explanation",
+    "mask",
+    "engine",
+    "regions",
+    "error",
+    "source",
+)
+#: how far ``scores`` may be from summing to 1, and ``score`` from ``1 - scores.authentic`` (lines hold
+#: probabilities rounded to 6 digits)
+SCORES_TOLERANCE = 1e-3
 
 
 def mask_filename(sample_id: str) -> str:
@@ -119,6 +145,7 @@ def prediction_record(
         "image": image,
         "verdict": result.verdict,
         "score": result.score,
+        "scores": {k: round(float(v), 6) for k, v in result.scores.items()},
         "explanation": result.explanation,
         "mask": mask,
         "engine": result.engine,
@@ -178,11 +205,69 @@ def append_prediction(out_dir: str | os.PathLike, row: dict[str, Any]) -> None:
         f.append(row)
 
 
-def read_predictions(out_dir: str | os.PathLike) -> tuple[list[dict[str, Any]], list[str]]:
+def _number(value: Any) -> float | None:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    return float(value) if ok else None
+
+
+def prediction_problem(row: dict[str, Any]) -> str | None:
+    """Why a line (a JSON object with an ``id``) breaks the format, or None when it is fine.
+
+    Checked: ``verdict`` is null or one of :data:`~xforge.inference.result.VERDICTS`; ``scores``, when given
+    and the line is not an error line, holds exactly the three classes as probabilities in 0..1 summing to 1
+    and agrees with ``score`` (``score = 1 - scores.authentic``). Old lines without ``scores`` pass.
+    """
+    verdict = row.get("verdict")
+    if verdict is not None and verdict not in VERDICTS:
+        return f"verdict {verdict!r} is not one of {', '.join(VERDICTS)} (or null)"
+    scores = row.get("scores")
+    if scores is None or row.get("error"):
+        return None
+    if not isinstance(scores, dict) or set(scores) != set(CLASSES):
+        return (
+            f"'scores' must be an object with the keys {', '.join(CLASSES)}, got {json.dumps(scores)[:120]}"
+        )
+    values = [_number(scores[c]) for c in CLASSES]
+    if any(v is None or not 0.0 <= v <= 1.0 for v in values):
+        return f"'scores' must hold probabilities in 0..1, got {json.dumps(scores)[:120]}"
+    if abs(sum(values) - 1.0) > SCORES_TOLERANCE:
+        return f"'scores' must sum to 1, they sum to {sum(values):.6g}"
+    score = _number(row.get("score"))
+    if row.get("score") is not None and score is None:
+        return f"'score' must be a finite number, got {row.get('score')!r}"
+    if score is not None and abs(score - (1.0 - values[0])) > SCORES_TOLERANCE:
+        return f"'score' {score:.6g} is not 1 - scores.authentic ({1.0 - values[0]:.6g})"
+    return None
+
+
+def complete_prediction(row: dict[str, Any]) -> dict[str, Any]:
+    """``row`` with ``scores`` filled in when an older line lacks them (a checked line; a copy when changed).
+
+    A two-way line gives ``{authentic: 1 - score, tampered: score, synthetic: 0}``; a ``synthetic`` verdict
+    without ``scores`` puts ``score`` on ``synthetic``. Without a usable ``score`` (an error line, a hand-made
+    line) ``scores`` stays null.
+    """
+    if row.get("scores") is not None:
+        return row
+    score = _number(row.get("score"))
+    scores = None
+    if score is not None and 0.0 <= score <= 1.0 and not row.get("error"):
+        other = "synthetic" if row.get("verdict") == "synthetic" else "tampered"
+        scores = {"authentic": 1.0 - score, "tampered": 0.0, "synthetic": 0.0}
+        scores[other] = score
+    return {**row, "scores": scores}
+
+
+def read_predictions(
+    out_dir: str | os.PathLike, invalid: dict[str, str] | None = None
+) -> tuple[list[dict[str, Any]], list[str]]:
     """Every usable line of ``predictions.jsonl``, and one message (``file:line: why``) per line dropped.
 
     A line is dropped when it is not valid UTF-8, not JSON, not an object, or has no string ``id``: what a
-    crash mid-write (a torn line, a block of NUL bytes) or a hand edit leaves. The other lines stay usable.
+    crash mid-write (a torn line, a block of NUL bytes) or a hand edit leaves; and when it breaks the format
+    (:func:`prediction_problem`). The other lines stay usable, with ``scores`` completed for older lines
+    (:func:`complete_prediction`). ``invalid``, when given, receives id -> message for every dropped line
+    whose id could be read (so an evaluation can say why that image has no usable prediction).
     """
     path = Path(out_dir) / PREDICTIONS_FILE
     if not path.is_file():
@@ -203,10 +288,14 @@ def read_predictions(out_dir: str | os.PathLike) -> tuple[list[dict[str, Any]], 
                 why = f"a JSON {type(row).__name__}, not an object"
             elif not isinstance(row.get("id"), str) or not row["id"]:
                 why = "no string 'id'"
+            else:
+                why = prediction_problem(row)
+                if why and invalid is not None:
+                    invalid[row["id"]] = f"{path}:{i}: {why}"
         if why:
             problems.append(f"{path}:{i}: {why}; line dropped")
         else:
-            rows.append(row)
+            rows.append(complete_prediction(row))
     return rows, problems
 
 

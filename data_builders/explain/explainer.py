@@ -117,6 +117,8 @@ def what_sentence(facts: EditFacts, rng: np.random.Generator) -> str:
 def cue_sentence(facts: EditFacts, rng: np.random.Generator, n: int | None = None) -> str:
     if facts.label == "authentic":
         bank, intros = P.AUTHENTIC_CUES, P.AUTHENTIC_CUE_INTROS
+    elif facts.label == "synthetic":  # image-wide generator traces, never a place
+        bank, intros = P.SYNTHETIC_CUES, P.SYNTHETIC_CUE_INTROS
     else:
         bank, intros = P.CUES.get(facts.kind, P.CUES["unknown"]), P.CUE_INTROS
     n = n or int(rng.integers(2, 4))
@@ -174,8 +176,8 @@ def explain(facts: EditFacts, rng: np.random.Generator) -> Explanation:
     """The explanation of one sample; ``Explanation.text(seg=...)`` says whether the mask token is emitted."""
     if facts.label == "authentic":
         return Explanation(verdict=pick(rng, P.AUTHENTIC_VERDICTS), cues=cue_sentence(facts, rng))
-    if facts.label == "synthetic" and facts.location is None:
-        return Explanation(verdict=pick(rng, P.SYNTHETIC_VERDICTS))
+    if facts.label == "synthetic":  # generated as a whole: no region, whatever mask a dataset ships
+        return Explanation(verdict=pick(rng, P.SYNTHETIC_VERDICTS), cues=cue_sentence(facts, rng))
     where, where_seg = where_sentence(facts, rng)
     return Explanation(
         verdict=pick(rng, P.TAMPERED_VERDICTS),

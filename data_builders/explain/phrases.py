@@ -30,6 +30,32 @@ SYNTHETIC_VERDICTS = (
     "The whole picture appears AI-generated rather than a camera photo with a manipulated part.",
     "It is a fully generated (synthetic) image, so no single region was spliced or retouched.",
 )
+# A generated image has no edited region: its cues are image-wide generator traces, and nothing said about it
+# may name a place (the tests check every sentence with ``xforge.location.parse_location`` and a word list).
+SYNTHETIC_CUES = (
+    "its frequency spectrum shows the periodic peaks that the upsampling layers of generators leave",
+    "the sensor noise a camera leaves is missing; the fine grain is uniform and too regular",
+    "textures repeat with a faint grid-like regularity",
+    "small details such as text, hands or reflections are plausible at a glance but inconsistent",
+    "there is no trace of a camera pipeline: no demosaicing pattern and no consistent lens blur",
+    "the noise does not vary with brightness as a real sensor's does",
+)
+SYNTHETIC_CUE_INTROS = (
+    "Generator traces: {cues}.",
+    "What gives it away: {cues}.",
+    "The evidence is spread over all of it: {cues}.",
+    "Signs of a generative model: {cues}.",
+)
+SYNTHETIC_NO_REGION = (
+    "There is no edited region to point to: no part of it comes from a real photo.",
+    "There is nothing to segment, since the picture was generated as a whole rather than edited in one place.",
+    "No region can be marked: a generator produced all of it, so there is no boundary between real and fake.",
+)
+SYNTHETIC_WHAT = (
+    "It is not an edit of a photo: a generative model (a GAN or a diffusion model) produced all of it.",
+    "No photo was edited here; the picture was generated from scratch by an AI model.",
+    "It was synthesised by an image generator rather than taken with a camera and then altered.",
+)
 AUTHENTIC_CUES = (
     "noise and grain are consistent throughout",
     "lighting and shadows agree with each other",

@@ -17,8 +17,9 @@ question (``question`` / ``query`` / ``prompt``), a label (``label`` / ``cls`` /
 A corpus entry is joined to a manifest record (same image path, else same unique file name) for its label
 and mask; without one, the label is read from the text (``xforge.location.verdict_from_text``). The corpus
 text is kept; for tampered images the first answer gets a mask sentence with ``<SEG>`` if it has none.
-Entries that cannot be made true (tampered without a mask, a label contradicting the manifest) are skipped
-with a reason.
+SID-Set's three classes are kept (a ``synthetic`` record has no mask and no ``<SEG>``). Entries that cannot
+be made true (tampered without a mask, a label contradicting the manifest, a generated image whose text names
+a place or holds ``<SEG>``) are skipped with a reason.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from data_builders.stages import questions as Q
 from xforge.data.conversations import SEG_TOKEN, ConversationError, ConversationRecord
 from xforge.data.manifest import ManifestError, iter_jsonl
 from xforge.data.schema import SampleRecord
-from xforge.location import verdict_from_text
+from xforge.location import parse_location, verdict_from_text
 
 SEG_SENTENCES = (
     "The tampered region: {seg}.",
@@ -195,6 +196,12 @@ def _resolve(
         return "no label given and the text states no verdict"
     if label == "tampered" and mask is None:
         return "tampered but no mask (pass a manifest that has the masks)"
+    if label == "synthetic":
+        # A generated image has no region: a text that names a place (even "the whole image") or holds
+        # <SEG> would teach the model to locate something that is not there.
+        for _, answer in turns:
+            if SEG_TOKEN in answer or parse_location(answer):
+                return f"a generated (synthetic) image has no region, but the text names one: {answer[:80]!r}"
     try:
         return _conversation(sample_id, image, turns, label, record, dataset, mask, mask_format, source)
     except ConversationError as exc:

@@ -39,7 +39,8 @@ def load_sample(record: SampleRecord, roots: Mapping[str, str | Path]) -> StageS
     if record.label == "tampered" and record.mask is None:
         return Skipped(record.id, "tampered but no mask, so no <SEG> can be grounded")
     mask = None
-    if record.mask is not None and record.label != "authentic":
+    # Only an edited image has a region; a generated one (``synthetic``) is described as a whole.
+    if record.mask is not None and record.label == "tampered":
         path = resolve_path(root_for(record, roots), record.mask)
         try:
             mask = decode_mask(path, record.mask_format)

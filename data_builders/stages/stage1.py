@@ -1,7 +1,8 @@
 """Stage 1 (alignment) conversations: segmentation prompts and short mask-grounded captions.
 
 Only tampered images with a mask take part: stage 1 trains the ``<SEG>`` path (projector, mask decoder,
-forensic stream, new token embeddings) while the language model is frozen.
+forensic stream, new token embeddings) while the language model is frozen. Authentic and fully generated
+(``synthetic``) images have no region to segment, so they first appear in stage 2.
 """
 
 from __future__ import annotations

@@ -1,7 +1,9 @@
 """Stage 2 (localization) conversations: one detection/localization question and its answer.
 
 A tampered image's answer always states the verdict and emits ``<SEG>``; an authentic image's answer never
-does. Fully synthetic images (no mask) get a verdict without a mask.
+does. A fully generated (``synthetic``) image is also asked whether it was generated; its answer states the
+verdict, says there is no region to mark when asked where, may name image-wide generator traces, and never
+names a place or emits ``<SEG>``.
 """
 
 from __future__ import annotations
@@ -28,14 +30,24 @@ def answer_stage2(sample: StageSample, rng: np.random.Generator, question_kind: 
             parts.append(cue_sentence(facts, rng, n=2))
         return " ".join(parts), []
     exp = explain(facts, rng)
-    if facts.location is None:  # fully synthetic: nothing to segment
-        return exp.verdict, []
+    if facts.label == "synthetic":  # generated as a whole: nothing to segment, no place to name
+        parts = [exp.verdict]
+        if question_kind in ("locate", "both"):
+            parts.append(pick(rng, P.SYNTHETIC_NO_REGION))
+        if question_kind == "generated" or rng.random() < 0.3:
+            parts.append(exp.cues)
+        return " ".join(parts), []
     parts = ("verdict", "where", "what") if rng.random() < 0.5 else ("verdict", "where")
     return exp.text(seg=True, parts=parts), ["all"]
 
 
 def build_stage2(sample: StageSample, rng: np.random.Generator) -> ConversationRecord:
-    question_kind = pick(rng, ("detect", "locate", "both", "both"))
-    bank = {"detect": Q.DETECT, "locate": Q.LOCATE, "both": Q.DETECT_AND_LOCATE}[question_kind]
+    kinds = ("detect", "locate", "both", "both")
+    if sample.facts.label == "synthetic":
+        kinds += ("generated", "generated")
+    question_kind = pick(rng, kinds)
+    bank = {"detect": Q.DETECT, "locate": Q.LOCATE, "both": Q.DETECT_AND_LOCATE, "generated": Q.GENERATED}[
+        question_kind
+    ]
     answer, targets = answer_stage2(sample, rng, question_kind)
     return conversation(sample, 2, [(pick(rng, bank), answer)], targets, task=question_kind)

@@ -2,7 +2,9 @@
 
 Every answer is derived from the mask and the recorded manipulation: a follow-up is only asked when its
 answer is known (e.g. "where was it copied from?" needs the generator's copy-move record). Authentic images
-get "no edit found" answers, never a mask, including to leading questions ("what was removed?").
+get "no edit found" answers, never a mask, including to leading questions ("what was removed?"). Fully
+generated (``synthetic``) images get "generated" answers: image-wide generator traces, "no region to mark"
+to where/segment questions, never a mask and never a place.
 """
 
 from __future__ import annotations
@@ -173,13 +175,33 @@ def _authentic_follow_up(s: StageSample, rng: np.random.Generator) -> Turn:
     return pick(rng, Q.WHAT_KIND), "There is no edit to classify. " + pick(rng, P.AUTHENTIC_VERDICTS), []
 
 
+def _synthetic_follow_up(s: StageSample, rng: np.random.Generator, kind: int) -> Turn:
+    """A follow-up about a generated image; no question or answer names a place."""
+    if kind == 0:
+        return pick(rng, Q.WHY), cue_sentence(s.facts, rng), []
+    if kind == 1:
+        return pick(rng, Q.LOCATE), pick(rng, P.SYNTHETIC_NO_REGION), []
+    if kind == 2:
+        return pick(rng, Q.SEGMENT), pick(rng, P.SYNTHETIC_NO_REGION), []
+    if kind == 3:
+        return pick(rng, Q.WHAT_KIND), pick(rng, P.SYNTHETIC_WHAT), []
+    if kind == 4:
+        what = pick(rng, P.SYNTHETIC_WHAT)
+        return pick(rng, Q.HOW_BIG), "No single area was changed: " + what[0].lower() + what[1:], []
+    return pick(rng, Q.ARE_YOU_SURE), "Fairly sure. " + cue_sentence(s.facts, rng), []
+
+
 def build_stage3(
     sample: StageSample, rng: np.random.Generator, max_follow_ups: int = 3
 ) -> ConversationRecord:
     facts = sample.facts
     exp = explain(facts, rng)
     n_follow = int(rng.integers(1, max_follow_ups + 1))
-    if facts.location is None:  # authentic, or fully synthetic (nothing to segment)
+    if facts.label == "synthetic":  # generated as a whole: nothing to segment, no place to name
+        question = pick(rng, Q.GENERATED if rng.random() < 0.5 else Q.EXPLAIN)
+        turns = [(question, exp.text(seg=False), [])]
+        turns += [_synthetic_follow_up(sample, rng, int(k)) for k in rng.permutation(6)[:n_follow]]
+    elif facts.location is None:  # authentic
         turns = [(pick(rng, Q.EXPLAIN), exp.text(seg=False), [])]
         if facts.label == "authentic":
             turns += [_authentic_follow_up(sample, rng) for _ in range(n_follow)]

@@ -47,9 +47,17 @@ def grounding_agreement(text: str, mask: np.ndarray) -> float | None:
     return float(grid_agreement(cells, mask))
 
 
-def grounding_consistent(text: str, mask: np.ndarray, min_agreement: float = MIN_AGREEMENT) -> bool | None:
-    """Whether the explanation agrees with the mask (see the module docstring); None when it claims nothing."""
+def grounding_consistent(
+    text: str, mask: np.ndarray, min_agreement: float = MIN_AGREEMENT, verdict: str | None = None
+) -> bool | None:
+    """Whether the explanation agrees with the mask (see the module docstring); None when it claims nothing.
+
+    ``verdict`` is the answer's own verdict when known: a ``synthetic`` one says the whole image was
+    generated, which claims no region, so it agrees when the text names no place and the mask is empty.
+    """
     if not 0.0 < min_agreement <= 1.0:
         raise ValueError(f"min_agreement must be in (0, 1], got {min_agreement}")
+    if verdict == "synthetic":
+        return not parse_location(text or "") and not np.any(np.asarray(mask) > 0)
     agreement = grounding_agreement(text, mask)
     return None if agreement is None else agreement >= min_agreement
