@@ -77,11 +77,10 @@ def train_stage(stage: int, out: Path, init_from: Path, scale: float, extra: lis
 def answer_parses(text: str, verdict: str) -> bool:
     """The answer states a verdict and its location words read back as a region (tampered) or none.
 
-    A generated (``synthetic``) verdict reads back as "edited" (the location vocabulary has two verdicts)
-    and must name no place.
+    A generated (``synthetic``) verdict must read back as generated and name no place.
     """
     stated = verdict_from_text(text or "")
-    if stated is None or stated != ("tampered" if verdict == "synthetic" else verdict):
+    if stated is None or stated != verdict:
         return False
     cells = parse_location(text)
     return bool(cells) if verdict == "tampered" else not cells

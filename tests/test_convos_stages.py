@@ -151,7 +151,7 @@ def test_synthetic_label_gets_a_verdict_without_mask(synth):
     )
     for stage in (2, 3):
         rows, _ = build_records([rec], {"synth": root}, stage)
-        assert rows[0].seg_targets == [] and verdict_from_text(_texts(rows[0])[0]) == "tampered"
+        assert rows[0].seg_targets == [] and verdict_from_text(_texts(rows[0])[0]) == "synthetic"
 
 
 def test_known_object_is_named_in_answers(synth):

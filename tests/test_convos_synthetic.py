@@ -97,8 +97,8 @@ def test_generated_images_get_generated_answers_without_mask_or_place(generated,
         for text in questions + answers:
             assert SEG_TOKEN not in text, text
             assert _names_no_place(text), text
-        # the first answer states a verdict of "not authentic" and says the image was generated
-        assert verdict_from_text(answers[0]) == "tampered", answers[0]
+        # the first answer states the generated verdict
+        assert verdict_from_text(answers[0]) == "synthetic", answers[0]
         assert any(w in answers[0] for w in ("generated", "synthetic", "AI")), answers[0]
         asked_generated += questions[0] in Q.GENERATED
         named_traces += any(cue in a for a in answers for cue in P.SYNTHETIC_CUES)

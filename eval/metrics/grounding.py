@@ -25,7 +25,8 @@ MIN_AGREEMENT = 0.5
 
 
 def read_claim(text: str) -> tuple[str | None, frozenset]:
-    """(verdict, cells) an explanation states: verdict ``authentic``/``tampered``/None, cells possibly empty."""
+    """(verdict, cells) an explanation states: verdict ``authentic``/``tampered``/``synthetic``/None, cells
+    possibly empty."""
     text = text or ""
     verdict = verdict_from_text(text)
     cells = parse_location(text) if verdict != "authentic" else frozenset()
@@ -42,6 +43,8 @@ def grounding_agreement(text: str, mask: np.ndarray) -> float | None:
     empty = not np.any(np.asarray(mask) > 0)
     if verdict == "authentic":
         return 1.0 if empty else 0.0
+    if verdict == "synthetic":  # generated as a whole: claims no region
+        return 1.0 if empty and not cells else 0.0
     if empty or not cells:
         return 0.0
     return float(grid_agreement(cells, mask))
