@@ -73,3 +73,19 @@ def decided(*models, verdict: str = "tampered"):
         with torch.no_grad():
             for bias, shift in shifts:
                 bias -= shift
+
+
+def free_answer(model, processor, image, max_new_tokens: int = 2) -> GenerationOutput:  # noqa: F821
+    """The model's answer with the heads pushed to "tampered" and ``<SEG>`` pushed hard, with no mask
+    requirement: the mask path runs for every ``<SEG>`` the language model emits."""
+    from xforge.model.predictor import XForgePredictor
+
+    seg_bias = {(processor.seg_token_id,): 100.0}
+    with decided(model):
+        return XForgePredictor(model, processor).generate(
+            [user_turn()],
+            image=image,
+            max_new_tokens=max_new_tokens,
+            sequence_bias=seg_bias,
+            require_mask=False,
+        )

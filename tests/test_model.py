@@ -12,6 +12,7 @@ from model_helpers import (
     authentic_example,
     decided,
     forged_image,
+    free_answer,
     tampered_example,
     user_turn,
 )
@@ -192,15 +193,7 @@ def test_generate_matches_teacher_forced_forward(loaded):
     """The <SEG> hidden state and score read during generation are those a training pass computes."""
     model, processor = loaded
     image, _ = forged_image(50, 70)
-    seg_bias = {(processor.seg_token_id,): 100.0}
-    with decided(model):
-        gen = XForgePredictor(model, processor).generate(
-            [user_turn()],
-            image=image,
-            max_new_tokens=2,
-            sequence_bias=seg_bias,
-            require_mask=False,
-        )
+    gen = free_answer(model, processor, image)
     example = {
         "messages": [user_turn(), assistant_turn(gen.text)],
         "image": image,
@@ -420,13 +413,5 @@ def test_bfloat16_model_trains_and_generates(tiny_checkpoint):
     assert all(p.grad is not None for p in model.parameters() if p.requires_grad)
     model.eval()
     image, _ = forged_image(40, 60)
-    seg_bias = {(processor.seg_token_id,): 100.0}
-    with decided(model):
-        gen = XForgePredictor(model, processor).generate(
-            [user_turn()],
-            image=image,
-            max_new_tokens=2,
-            sequence_bias=seg_bias,
-            require_mask=False,
-        )
+    gen = free_answer(model, processor, image)
     assert len(gen.masks) == 2 and gen.masks[0].dtype == np.float32 and gen.masks[0].shape == (40, 60)

@@ -10,12 +10,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from model_helpers import authentic_example, decided, forged_image, tampered_example, user_turn
+from model_helpers import authentic_example, forged_image, free_answer, tampered_example
 
 from xforge.data.conversations import SEG_TOKEN
 from xforge.model import XForgeModel, XForgeProcessor
 from xforge.model.modeling import DEFAULT_TRAINABLE
-from xforge.model.predictor import XForgePredictor
 from xforge.testing import build_tiny_checkpoint
 
 
@@ -51,28 +50,13 @@ def test_family_end_to_end(family, tied, checkpointing, tmp_path):
 
     model.eval()
     image, _ = forged_image(40, 52)
-    seg_bias = {(processor.seg_token_id,): 100.0}
-    with decided(model):
-        gen = XForgePredictor(model, processor).generate(
-            [user_turn()],
-            image=image,
-            max_new_tokens=2,
-            sequence_bias=seg_bias,
-            require_mask=False,
-        )
+    gen = free_answer(model, processor, image)
     assert gen.text.count(SEG_TOKEN) == 2 == len(gen.masks)
     assert all(m.shape == (40, 52) for m in gen.masks)
 
     model.save_pretrained(tmp_path / "saved")
     processor.save_pretrained(tmp_path / "saved")
     again = XForgeModel.from_pretrained(tmp_path / "saved")
-    with decided(again):
-        gen2 = XForgePredictor(again, XForgeProcessor.from_pretrained(tmp_path / "saved")).generate(
-            [user_turn()],
-            image=image,
-            max_new_tokens=2,
-            sequence_bias=seg_bias,
-            require_mask=False,
-        )
+    gen2 = free_answer(again, XForgeProcessor.from_pretrained(tmp_path / "saved"), image)
     assert gen2.text == gen.text and gen2.score == gen.score
     np.testing.assert_array_equal(gen2.masks[1], gen.masks[1])

@@ -5,7 +5,7 @@
 writes
 
 - ``runs/tiny/data/train``: forgeries of every kind the generator makes (splice, copy-move, removal,
-  multi-source) and authentic images, from procedural scenes of one pool, with the conversations the
+  multi-source), fully generated images (the upsampling-artefact simulator) and authentic images, from procedural scenes of one pool, with the conversations the
   ``stage{1,2,3}_tiny_cpu.yaml`` configs read (``stage{1,2,3}_train.jsonl``, and ``stage2_valid.jsonl``
   for the validation during training: a slice of the same pool that is not trained on);
 - ``runs/tiny/data/heldout``: the same kinds from a *second* pool of scenes, rendered from another seed, so
@@ -13,7 +13,7 @@ writes
 - ``runs/tiny/pretrained_backbone``: the tiny VLM pre-trained on the training conversations
   (``train_stages.tiny_base``: the stand-in for a downloaded Qwen2.5-VL);
 - ``runs/tiny/base``: the checkpoint stage 1 starts from: that backbone, fresh LoRA, projector, mask decoder,
-  forensic stream and score head.
+  forensic stream, score head and synthetic head (three verdicts).
 """
 
 from __future__ import annotations
@@ -115,6 +115,7 @@ def prepare_tiny_run(
             seed=seed,
             backbone=backbone,
             score_from_image=True,
+            synthetic_head=True,
             forensic_channels=32,
         )
     return TinyRun(base=base, data=train, heldout=heldout)
