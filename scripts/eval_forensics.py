@@ -26,6 +26,16 @@ on the few real, unedited photos available offline (``real_fpr``, ``real_n``): t
 (``xforge/assets/examples/astronaut_original.jpg``) and the sample photos that ship inside the installed
 scikit-learn (``china.jpg``, ``flower.jpg``) and matplotlib (``grace_hopper.jpg``) packages.
 
+Generated images (``generated_figures``, after the fusion's figures; never part of the calibration fit): the
+authentic scene and the realistic authentic photo of each seed re-rendered by the project's upsampling-artefact
+simulator (``data_builders.synth.generated`` with ``configs/generated_eval.yaml``: transposed convolution,
+nearest or bilinear upsampling by 2 or 4, half saved as JPEG 80-98), as many as the authentic set of their kind.
+Reported: ``generated_auc`` / ``real_generated_auc``, the AUC of the spectral cue
+(``xforge.forensics.spectral``) against ``authentic`` / ``real_authentic``; ``*_tpr``, the share called
+synthetic (also per upsampling kind and per save, over both sets); and the authentic false-positive rates
+before the cue (``*_fpr_before``: the fusion alone, score >= 0.5) and after it (``*_fpr_after``: any verdict
+but authentic), for ``authentic``, ``real_authentic`` and the real photos (``real_fpr_*``).
+
 ``--fit-calibration`` fits the fusion's logistic coefficients on all sets of ``--seed`` (class-balanced, the
 realistic splices and photos weighing as much as all synthetic sets together,
 L2-regularised on standardised features, non-negative weights each at most ``MAX_STD_WEIGHT`` logit per

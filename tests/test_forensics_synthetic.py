@@ -38,7 +38,9 @@ FOLLOW_UPS = (
 
 def _generated(seed: int = 0, upsampling: str = "transposed") -> np.ndarray:
     cfg = SynthConfig(gen_upsampling=(upsampling,), gen_factors=(2,), gen_kernel_jitter=(0.05, 0.05))
-    return simulate(render_scene(np.random.default_rng(seed), (384, 288)), np.random.default_rng(seed), cfg)[0]
+    return simulate(render_scene(np.random.default_rng(seed), (384, 288)), np.random.default_rng(seed), cfg)[
+        0
+    ]
 
 
 def _no_place_no_edit(text: str) -> None:

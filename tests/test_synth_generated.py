@@ -8,7 +8,13 @@ import pytest
 
 from data_builders.synth import SynthConfig, SynthConfigError, generate, list_folder
 from data_builders.synth.edits import Source
-from data_builders.synth.generated import generated, random_kernels, simulate, tent_kernel, transposed_upsample
+from data_builders.synth.generated import (
+    generated,
+    random_kernels,
+    simulate,
+    tent_kernel,
+    transposed_upsample,
+)
 from data_builders.synth.scene import render_scene
 from xforge.cli import main
 from xforge.data.manifest import read_manifest
