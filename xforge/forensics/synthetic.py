@@ -32,7 +32,7 @@ def three_scores(s: float, p: float) -> dict[str, float]:
     return {"authentic": authentic, "tampered": rest * share, "synthetic": rest * (1.0 - share)}
 
 
-def trace_sentence(finding: SpectralFinding, p: float) -> str:
+def trace_sentence(finding: SpectralFinding) -> str:
     """What the spectral cue measured, in words (image-wide; no place named)."""
     if finding.period is None:
         return "The image is too small to measure its spectrum for generator traces."
@@ -40,7 +40,7 @@ def trace_sentence(finding: SpectralFinding, p: float) -> str:
         f"Spectral cue: the high-pass residual's spectrum peaks periodically at multiples of 1/{finding.period} "
         f"cycles per pixel (a {finding.period}-pixel period, {finding.cue:.1f} log units above the JPEG-grid "
         f"reference), the trace that the upsampling layers of image generators leave (Durall et al. 2020; "
-        f"Frank et al. 2020); probability of a generated image {p:.2f}."
+        "Frank et al. 2020)."
     )
 
 
@@ -51,7 +51,7 @@ def synthetic_explanation(finding: SpectralFinding, p: float, s: float) -> str:
             ENGINE_NOTE,
             f"Verdict: this image looks generated as a whole by a model (synthetic; probability {p:.2f}), "
             "not a camera photo.",
-            trace_sentence(finding, p),
+            trace_sentence(finding),
             "These traces run image-wide and belong to no particular part of it, so no region is marked.",
             f"The cues for pasted or copied content stay lower (score {s:.2f}).",
         ]

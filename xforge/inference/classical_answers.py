@@ -261,7 +261,7 @@ def _synthetic_trace(res) -> str:
     sp = res.evidence.get("spectral") or {}
     return (
         f"periodic peaks at multiples of 1/{sp.get('period')} cycles per pixel in the spectrum of its high-pass "
-        f"residual ({sp.get('cue', 0.0):.1f} log units above the JPEG-grid reference), the trace of a "
+        f"residual, {sp.get('cue', 0.0):.1f} log units above the JPEG-grid reference: the trace of a "
         "generator's upsampling layers"
     )
 
@@ -269,7 +269,7 @@ def _synthetic_trace(res) -> str:
 def _synthetic_region(res, _question: str) -> str:
     return (
         "it marks no region: it reads the image as generated as a whole by a model, and the generator traces "
-        f"it found ({_synthetic_trace(res)}) run image-wide rather than in one part."
+        f"it found run image-wide rather than in one part. It found {_synthetic_trace(res)}."
     )
 
 
