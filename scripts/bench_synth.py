@@ -28,12 +28,16 @@ def main() -> None:
     parser.add_argument("--sources", type=int, default=24, help="distinct source photos")
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--kinds", default="", help="comma list of kinds (default: the generator's default four edits)"
+    )
     args = parser.parse_args()
 
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
     cv2.setNumThreads(1)
-    cfg = SynthConfig(max_side=0)
+    kinds = tuple(k for k in args.kinds.split(",") if k)
+    cfg = SynthConfig(max_side=0, **({"kinds": kinds} if kinds else {}))
     with tempfile.TemporaryDirectory() as tmp:
         src = Path(tmp) / "src"
         src.mkdir()

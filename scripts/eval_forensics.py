@@ -26,6 +26,16 @@ on the few real, unedited photos available offline (``real_fpr``, ``real_n``): t
 (``xforge/assets/examples/astronaut_original.jpg``) and the sample photos that ship inside the installed
 scikit-learn (``china.jpg``, ``flower.jpg``) and matplotlib (``grace_hopper.jpg``) packages.
 
+Generated images (``generated_figures``, after the fusion's figures; never part of the calibration fit): the
+authentic scene and the realistic authentic photo of each seed re-rendered by the project's upsampling-artefact
+simulator (``data_builders.synth.generated`` with ``configs/generated_eval.yaml``: transposed convolution,
+nearest or bilinear upsampling by 2 or 4, half saved as JPEG 80-98), as many as the authentic set of their kind.
+Reported: ``generated_auc`` / ``real_generated_auc``, the AUC of the spectral cue
+(``xforge.forensics.spectral``) against ``authentic`` / ``real_authentic``; ``*_tpr``, the share called
+synthetic (also per upsampling kind and per save, over both sets); and the authentic false-positive rates
+before the cue (``*_fpr_before``: the fusion alone, score >= 0.5) and after it (``*_fpr_after``: any verdict
+but authentic), for ``authentic``, ``real_authentic`` and the real photos (``real_fpr_*``).
+
 ``--fit-calibration`` fits the fusion's logistic coefficients on all sets of ``--seed`` (class-balanced, the
 realistic splices and photos weighing as much as all synthetic sets together,
 L2-regularised on standardised features, non-negative weights each at most ``MAX_STD_WEIGHT`` logit per
@@ -52,6 +62,7 @@ from tqdm import tqdm
 
 import data_builders.synth
 from data_builders.synth import Source, SynthConfig, copy_move, postprocess, splice
+from data_builders.synth.generated import simulate
 from data_builders.synth.real_splices import make_real_sample
 from xforge.forensics import ForensicEngine
 from xforge.forensics.fusion import (
@@ -166,6 +177,71 @@ def make_sample(kind: str, seed: int, h: int = 384, w: int = 512):
     return out.image, out.mask, buf.tobytes(), ".png"
 
 
+GENERATED = SynthConfig.from_yaml(SYNTH_CONFIGS / "generated_eval.yaml").replace(kinds=("generated",))
+
+
+def make_generated(kind: str, seed: int) -> tuple[bytes, str, dict]:
+    """A simulated generated image (``data_builders.synth.generated``, ``generated_eval.yaml`` settings) made
+    from this script's authentic scene (``kind`` "generated") or realistic authentic photo ("real_generated")
+    of the same seed: (file bytes, suffix, simulator settings plus ``saved``)."""
+    if kind == "real_generated":
+        image = make_real_sample("authentic", seed).image
+    else:
+        image = make_sample("authentic", seed)[0]
+    rng = np.random.default_rng([seed, 13])
+    image, meta = simulate(image, rng, GENERATED)
+    out = postprocess(image, None, rng, GENERATED)
+    if out.jpeg_bytes is not None:
+        return out.jpeg_bytes, ".jpg", {**meta, "saved": "jpeg"}
+    ok, buf = cv2.imencode(".png", out.image[..., ::-1])
+    return buf.tobytes(), ".png", {**meta, "saved": "png"}
+
+
+def generated_figures(
+    engine: ForensicEngine, rows: list[dict], real: list, sizes: dict[str, int], seed: int, workdir: Path
+) -> dict[str, float]:
+    """The spectral cue (``xforge.forensics.spectral``) on simulated generated images against the authentic
+    sets, and the authentic false-positive rate before the cue (the fusion alone: score >= threshold) and
+    after it (any verdict but authentic). AUCs use the cue value; TPR is the share given the synthetic verdict.
+    """
+    figures: dict[str, float] = {}
+    gen_rows = []
+    for kind, neg in (("generated", "authentic"), ("real_generated", "real_authentic")):
+        for i in tqdm(range(sizes[neg]), desc=kind, leave=False):
+            sample_seed = seed * 1_000_003 + i * 7919 + 101 + (kind == "real_generated")
+            data, suffix, meta = make_generated(kind, sample_seed)
+            path = workdir / f"{kind}_{i}{suffix}"
+            path.write_bytes(data)
+            res = engine.analyze(path)
+            gen_rows.append(
+                {"kind": kind, "cue": res.evidence["spectral"]["cue"], "verdict": res.verdict, **meta}
+            )
+        pos = [r["cue"] for r in gen_rows if r["kind"] == kind]
+        negs = [r["spectral_cue"] for r in rows if r["kind"] == neg]
+        figures[f"{kind}_auc"] = float(roc_auc_score([1] * len(pos) + [0] * len(negs), pos + negs))
+        figures[f"{kind}_tpr"] = float(
+            np.mean([r["verdict"] == "synthetic" for r in gen_rows if r["kind"] == kind])
+        )
+    for key, value in (
+        ("upsampling", "transposed"),
+        ("upsampling", "nearest"),
+        ("upsampling", "bilinear"),
+        ("saved", "png"),
+        ("saved", "jpeg"),
+    ):
+        sub = [r["verdict"] == "synthetic" for r in gen_rows if r[key] == value]
+        if sub:
+            figures[f"generated_{value}_tpr"] = float(np.mean(sub))
+    for neg in ("authentic", "real_authentic"):
+        sub = [r for r in rows if r["kind"] == neg]
+        figures[f"{neg}_fpr_before"] = float(np.mean([r["score"] >= engine.threshold for r in sub]))
+        figures[f"{neg}_fpr_after"] = float(np.mean([r["verdict"] != "authentic" for r in sub]))
+    if real:
+        figures["real_fpr_before"] = float(np.mean([r.score >= engine.threshold for r in real]))
+        figures["real_fpr_after"] = float(np.mean([r.verdict != "authentic" for r in real]))
+    return figures
+
+
 def f1(pred: np.ndarray, gt: np.ndarray) -> float:
     """Pixel F1 with tampered pixels positive (0 when the prediction is empty and the truth is not)."""
     p, g = pred > 0, gt > 0
@@ -196,6 +272,7 @@ def run_set(engine: ForensicEngine, kind: str, n: int, seed: int, workdir: Path)
                 "verdict": res.verdict,
                 "f1": f1(res.mask, gt) if gt is not None else None,
                 "features": res.evidence["features"],
+                "spectral_cue": res.evidence.get("spectral", {}).get("cue"),
             }
         )
     return rows
@@ -346,6 +423,8 @@ def main(argv: list[str] | None = None) -> int:
             figures[f"real_splice_{variant}_f1"] = float(np.mean([r["f1"] for r in sub]))
     figures["real_fpr"] = float(np.mean([r.verdict == "tampered" for r in real])) if real else float("nan")
     figures["real_n"] = len(real)
+    with tempfile.TemporaryDirectory() as tmp:
+        figures.update(generated_figures(engine, rows, real, sizes, args.seed, Path(tmp)))
     figures["n_per_set"] = args.n
     figures["n_real"] = sizes["real_splice"]
     print(" ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in figures.items()))

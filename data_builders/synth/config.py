@@ -11,10 +11,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-KINDS = ("splice", "copy-move", "removal", "multi", "authentic")
+KINDS = ("splice", "copy-move", "removal", "multi", "authentic", "generated")
+UPSAMPLINGS = ("transposed", "nearest", "bilinear")
+GEN_FACTORS = (2, 4, 8)
 SHAPES = ("polygon", "ellipse", "blob")
 INPAINT_METHODS = ("telea", "ns")
 COPY_MOVE_MASKS = ("target", "both")
+
+
+_CHOICES = ("kinds", "shapes", "gen_upsampling", "gen_factors")  # lists to draw from, not (low, high) ranges
 
 
 class SynthConfigError(ValueError):
@@ -62,6 +67,13 @@ class SynthConfig:
     # Multi-source: number of donors pasted into one host (SafireMS-style labelled mask, host = 0).
     multi_sources: tuple[int, int] = (2, 4)
 
+    # Generated (whole image re-rendered by the upsampling-artefact simulator, ``generated.py``): the
+    # upsampling kinds and factors drawn from (uniformly per sample), and the transposed convolution's random
+    # weights relative to its bilinear tent's peak. Post-processing below applies as for every kind.
+    gen_upsampling: tuple[str, ...] = UPSAMPLINGS
+    gen_factors: tuple[int, ...] = (2, 4)
+    gen_kernel_jitter: tuple[float, float] = (0.02, 0.1)
+
     # Post-processing after the edit, in this order: resize, blur, noise, JPEG (the JPEG is the saved file).
     p_resize: float = 0.2
     resize_scale: tuple[float, float] = (0.5, 0.9)
@@ -77,6 +89,8 @@ class SynthConfig:
     def __post_init__(self) -> None:
         self.kinds = tuple(self.kinds)
         self.shapes = tuple(self.shapes)
+        self.gen_upsampling = tuple(self.gen_upsampling)
+        self.gen_factors = tuple(int(f) for f in self.gen_factors)
         self.validate()
 
     def validate(self) -> None:
@@ -86,6 +100,15 @@ class SynthConfig:
         bad = [s for s in self.shapes if s not in SHAPES]
         if not self.shapes or bad:
             raise SynthConfigError(f"shapes: {bad or 'none given'}; choose from {SHAPES}")
+        bad = [u for u in self.gen_upsampling if u not in UPSAMPLINGS]
+        if not self.gen_upsampling or bad:
+            raise SynthConfigError(f"gen_upsampling: {bad or 'none given'}; choose from {UPSAMPLINGS}")
+        bad = [f for f in self.gen_factors if f not in GEN_FACTORS]
+        if not self.gen_factors or bad:
+            raise SynthConfigError(f"gen_factors: {bad or 'none given'}; choose from {GEN_FACTORS}")
+        lo, hi = self.gen_kernel_jitter
+        if not 0.0 <= lo <= hi <= 1.0:
+            raise SynthConfigError(f"gen_kernel_jitter = {self.gen_kernel_jitter}: weights lie in 0..1")
         if self.inpaint_method not in INPAINT_METHODS:
             raise SynthConfigError(f"inpaint_method {self.inpaint_method!r}: choose from {INPAINT_METHODS}")
         if self.copy_move_mask not in COPY_MOVE_MASKS:
@@ -96,7 +119,7 @@ class SynthConfig:
             value = getattr(self, f.name)
             if f.name.startswith("p_") and not 0.0 <= value <= 1.0:
                 raise SynthConfigError(f"{f.name} = {value}: a probability must lie in [0, 1]")
-            if isinstance(value, tuple) and len(value) == 2 and f.name not in ("kinds", "shapes"):
+            if isinstance(value, tuple) and len(value) == 2 and f.name not in _CHOICES:
                 lo, hi = value
                 if lo > hi:
                     raise SynthConfigError(f"{f.name} = {value}: low end above high end")

@@ -49,10 +49,11 @@ class Source:
 @dataclass
 class Forgery:
     image: np.ndarray  # HxWx3 uint8 RGB, before post-processing
-    mask: np.ndarray  # HxW uint8: 0/1, or source indices 1..k for multi-source
+    mask: np.ndarray | None  # HxW uint8: 0/1, or source indices 1..k for multi-source; None: no region
     manipulation: list[str]
-    mask_format: str
+    mask_format: str | None
     meta: dict[str, Any]
+    label: str = "tampered"  # "synthetic" for a whole image re-rendered (``generated.py``)
 
 
 def _box(mask: np.ndarray) -> list[int]:

@@ -20,7 +20,10 @@ post-processing; a ``resize`` op gives the factor to map them):
   ``target_box``, ``matrix`` (2x3 affine, source to target pixel coordinates), ``mask_marks``
   (``target`` or ``both``), ``feather_sigma``;
 - removal: ``inpaint_method``, ``inpaint_radius``, ``box``;
-- multi: ``n_sources`` and ``sources`` (one splice record per source, in mask-label order 1..k).
+- multi: ``n_sources`` and ``sources`` (one splice record per source, in mask-label order 1..k);
+- generated: ``simulator`` (``upsampling``, ``factor``, ``size`` before post-processing, and for
+  ``transposed`` the ``kernel_jitter`` and ``kernel_size``); label ``synthetic``, manipulation
+  ``full-synthetic``, no mask (``generated.py``).
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ from tqdm import tqdm
 
 from data_builders.synth.config import SynthConfig
 from data_builders.synth.edits import EditError, Forgery, Source, copy_move, multi_source, removal, splice
+from data_builders.synth.generated import generated
 from data_builders.synth.postprocess import Processed, postprocess
 from data_builders.synth.sources import SourceEntry, SourceError, SourcePool
 from xforge.data.manifest import write_jsonl
@@ -94,6 +98,8 @@ def make_sample(index: int, pool: SourcePool, cfg: SynthConfig, seed: int) -> Sa
                 forgery = copy_move(host, rng, cfg)
             elif kind == "removal":
                 forgery = removal(host, rng, cfg)
+            elif kind == "generated":
+                forgery = generated(host, rng, cfg)
             else:
                 k = int(rng.integers(cfg.multi_sources[0], cfg.multi_sources[1] + 1))
                 used, donors = {host_idx}, []
@@ -137,10 +143,12 @@ def write_sample(sample: Sample, out: Path, save_originals: bool, split: str) ->
     manipulation: list[str] = []
     if sample.forgery is not None:
         f = sample.forgery
-        mask_rel, mask_format, manipulation = f"masks/{stem}.png", f.mask_format, f.manipulation
-        (out / mask_rel).write_bytes(mask_file_bytes(p.mask, mask_format))
+        manipulation = f.manipulation
         meta.update(f.meta)
-        meta["n_regions"] = f.meta.get("n_sources", 1)
+        if f.mask is not None:
+            mask_rel, mask_format = f"masks/{stem}.png", f.mask_format
+            (out / mask_rel).write_bytes(mask_file_bytes(p.mask, mask_format))
+            meta["n_regions"] = f.meta.get("n_sources", 1)
     original_rel = None
     if save_originals:
         original_rel = f"originals/{stem}.png"
@@ -151,7 +159,7 @@ def write_sample(sample: Sample, out: Path, save_originals: bool, split: str) ->
         dataset=DATASET,
         split=split,
         image=image_rel,
-        label="authentic" if sample.forgery is None else "tampered",
+        label="authentic" if sample.forgery is None else sample.forgery.label,
         mask=mask_rel,
         mask_format=mask_format,
         manipulation=manipulation,

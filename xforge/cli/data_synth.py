@@ -35,6 +35,13 @@ def _kinds(text: str) -> tuple[str, ...]:
     return tuple(k.strip() for k in text.split(",") if k.strip())
 
 
+def _ints(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(k) for k in _kinds(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a comma list of integers, got {text!r}") from None
+
+
 def register(subparsers) -> None:
     _register_synth(subparsers)
     _register_convos(subparsers)
@@ -46,6 +53,7 @@ def _register_synth(subparsers) -> None:
         help="make forged images with exact masks from a folder of photos",
         description=(
             "Make splices, copy-moves, removals (inpainting) and multi-source composites from authentic photos, "
+            "or whole photos re-rendered through an upsampling-artefact simulator (kind 'generated'), "
             "with optional post-processing (resize, blur, noise, JPEG) after the edit. Writes OUT/images, "
             "OUT/masks, OUT/manifest.jsonl (dataset 'synth') and OUT/report.json. The same --seed gives the "
             "same output. Unreadable source images are skipped and listed in the report."
@@ -66,8 +74,9 @@ def _register_synth(subparsers) -> None:
     p.add_argument(
         "--kinds",
         type=_kinds,
-        help="comma list from splice,copy-move,removal,multi,authentic (default: the four edits); "
-        "'authentic' writes post-processed originals as negatives",
+        help="comma list from splice,copy-move,removal,multi,authentic,generated (default: the four edits); "
+        "'authentic' writes post-processed originals as negatives; 'generated' re-renders a whole photo "
+        "through an upsampling-artefact simulator (label synthetic, no mask)",
     )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--workers", type=int, default=1, help="processes (output is identical for any number)")
@@ -110,6 +119,21 @@ def _register_synth(subparsers) -> None:
     g.add_argument("--resize-scale", type=_pair(float), metavar="LO,HI")
     g.add_argument("--p-blur", type=float, metavar="P")
     g.add_argument("--p-noise", type=float, metavar="P")
+    g.add_argument(
+        "--gen-upsampling",
+        type=_kinds,
+        metavar="LIST",
+        help="generated: comma list from transposed,nearest,bilinear (drawn per sample)",
+    )
+    g.add_argument(
+        "--gen-factors", type=_ints, metavar="LIST", help="generated: upsampling factors to draw from (2,4,8)"
+    )
+    g.add_argument(
+        "--gen-kernel-jitter",
+        type=_pair(float),
+        metavar="LO,HI",
+        help="generated: random transposed-convolution weights relative to the bilinear kernel's peak",
+    )
     g.add_argument("--split", choices=("train", "valid", "test"))
     p.set_defaults(func=run_synth)
 
@@ -133,6 +157,9 @@ _FLAG_TO_FIELD = {
     "resize_scale": "resize_scale",
     "p_blur": "p_blur",
     "p_noise": "p_noise",
+    "gen_upsampling": "gen_upsampling",
+    "gen_factors": "gen_factors",
+    "gen_kernel_jitter": "gen_kernel_jitter",
     "split": "split",
 }
 

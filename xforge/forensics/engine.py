@@ -35,6 +35,7 @@ from xforge.forensics.fusion import Cue
 from xforge.forensics.jpeg import analyze_jpeg
 from xforge.forensics.maps import regions_of, resize_map, to_gray
 from xforge.forensics.noise import estimate_noise
+from xforge.forensics.synthetic import apply_generated_cue
 
 logger = logging.getLogger(__name__)
 
@@ -47,8 +48,8 @@ STRONG_LOGIT = 1.0  # a cue "counts" in the explanation when it adds at least th
 class ForensicResult:
     """The engine's answer: what ``xforge.inference.classical_backend`` turns into an ``AnalysisResult``."""
 
-    verdict: str  # "tampered" | "authentic"
-    score: float  # calibrated probability that the image is edited
+    verdict: str  # "tampered" | "authentic" | "synthetic" (generated as a whole: ``synthetic.py``)
+    score: float  # calibrated probability that the image is edited (the fusion's; see ``scores``)
     prob_map: np.ndarray  # float32 HxW in 0..1, at the input's size
     mask: np.ndarray  # uint8 0/1 HxW, prob_map >= threshold
     regions: list[dict]  # [{"box": [x0, y0, x1, y1], "area": int}], largest first
@@ -56,6 +57,8 @@ class ForensicResult:
     evidence: dict[str, Any] = field(default_factory=dict)
     engine: str = "classical"
     downscaled: bool = False
+    synthetic_score: float = 0.0  # the spectral cue's probability of a generated image
+    scores: dict[str, float] | None = None  # authentic / tampered / synthetic (``synthetic.three_scores``)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready fields (the maps are left out)."""
@@ -67,6 +70,8 @@ class ForensicResult:
             "evidence": self.evidence,
             "engine": self.engine,
             "downscaled": self.downscaled,
+            "synthetic_score": self.synthetic_score,
+            "scores": self.scores,
         }
 
 
@@ -232,7 +237,7 @@ class ForensicEngine:
             },
             "ela": {"peak": ela.peak},
         }
-        return ForensicResult(
+        result = ForensicResult(
             verdict=verdict,
             score=score,
             prob_map=prob_map,
@@ -242,6 +247,8 @@ class ForensicEngine:
             evidence=evidence,
             downscaled=downscaled,
         )
+        # Generator traces are read at full resolution (a central crop), so downscaling does not erase them.
+        return apply_generated_cue(result, rgb, self.threshold)
 
     @staticmethod
     def _double_jpeg(rgb, gray, source_path, jpeg, work_shape, downscaled: bool) -> DoubleJpegFinding:

@@ -51,5 +51,6 @@ class ClassicalBackend(Backend):
             question=question,
             downscaled=bool(prepared.downscaled),
             evidence=dict(prepared.evidence),
+            scores=getattr(prepared, "scores", None),
         )
         return Reply(result=result, history_text=text)
