@@ -43,7 +43,7 @@ def export_merged(checkpoint: str | os.PathLike, out: str | os.PathLike) -> Path
     processor.hf_processor.save_pretrained(tmp / BACKBONE_DIR)
     model.vlm = get_peft_model(merged, lora_config)  # identity adapter on the merged weights
     model.config.base_model = BACKBONE_DIR
-    model._root = tmp  # the backbone now lives in the exported folder itself
+    model.root = tmp  # the backbone now lives in the exported folder itself
     model.save_pretrained(tmp)
     processor.save_pretrained(tmp)
     fsync_tree(tmp)
