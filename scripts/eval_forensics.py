@@ -13,7 +13,11 @@ the edits and post-processing are the project's generator, ``data_builders.synth
   scikit-image and scikit-learn, and the same photos unedited through the same save chain
   (``data_builders.synth.real_splices``: host saved as JPEG 60-90, object from another photo resized, rotated,
   colour-matched and feathered, then re-saved as JPEG 70-95, or as PNG, or resized and re-saved).
-  Their AUC is against ``real_authentic``; their F1 is also given per save variant.
+  Their AUC is against ``real_authentic``; their F1 is also given per save variant, and each cue's own AUC on
+  them is printed on the line before the figures (which cue separates, which is noise).
+
+The synthetic ``splice`` set is saved as PNG while most of ``authentic`` is JPEG, so ``splice_auc`` rewards
+any cue that tells the formats apart; ``splice_auc_vs_png`` is the AUC against the PNG authentic images only.
 
 Metrics as the evaluation defines them (docs/ARCHITECTURE.md, "Evaluation"): pixel F1 of the engine's mask
 (per tampered image, averaged; masks mark the pasted copy only) and image AUC (scikit-learn's
@@ -268,6 +272,7 @@ def run_set(engine: ForensicEngine, kind: str, n: int, seed: int, workdir: Path)
             {
                 "kind": kind,
                 "variant": variant,
+                "suffix": suffix,
                 "score": res.score,
                 "verdict": res.verdict,
                 "f1": f1(res.mask, gt) if gt is not None else None,
@@ -416,6 +421,14 @@ def main(argv: list[str] | None = None) -> int:
         figures[f"{kind}_fpr"] = float(
             np.mean([r["verdict"] == "tampered" for r in rows if r["kind"] == kind])
         )
+    # The synthetic other-camera splices are all PNG, the synthetic authentic set mostly JPEG: against the
+    # PNG authentic images only, a cue cannot score by telling the formats apart.
+    png_auth = [r["score"] for r in rows if r["kind"] == "authentic" and r.get("suffix") == ".png"]
+    spl = [r["score"] for r in rows if r["kind"] == "splice"]
+    if png_auth and spl:
+        figures["splice_auc_vs_png"] = float(
+            roc_auc_score([1] * len(spl) + [0] * len(png_auth), spl + png_auth)
+        )
     # The realistic splices by how they were saved (see data_builders.synth.real_splices).
     for variant in ("jpeg", "png", "resized"):
         sub = [r for r in rows if r["kind"] == "real_splice" and r["variant"] == variant]
@@ -427,8 +440,20 @@ def main(argv: list[str] | None = None) -> int:
         figures.update(generated_figures(engine, rows, real, sizes, args.seed, Path(tmp)))
     figures["n_per_set"] = args.n
     figures["n_real"] = sizes["real_splice"]
+    print(
+        "per-cue AUC, realistic splices vs their photos: " + _cue_aucs(rows, "real_splice", "real_authentic")
+    )
     print(" ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in figures.items()))
     return 0
+
+
+def _cue_aucs(rows: list[dict], positive: str, negative: str) -> str:
+    """Each feature's own image AUC on one tampered set against its authentic set: which cue separates."""
+    sub = [r for r in rows if r["kind"] in (positive, negative)]
+    y = [r["kind"] == positive for r in sub]
+    if not any(y) or all(y):
+        return "n/a"
+    return " ".join(f"{f}={roc_auc_score(y, [r['features'][f] for r in sub]):.3f}" for f in FEATURES)
 
 
 if __name__ == "__main__":

@@ -49,10 +49,14 @@ def noise_sentence(n) -> str:
 
 def double_jpeg_sentence(d) -> str:
     source = "read from the file" if d.from_file else "estimated from the pixels"
+    rest = (
+        "the rest of the image was JPEG-compressed twice"
+        if d.double
+        else "the rest of the image carries faint traces of an earlier JPEG save"
+    )
     return (
-        f"Double JPEG: the rest of the image was JPEG-compressed twice, but {_where(d.region)} "
-        f"({100 * d.share:.0f}% of the image) shows only one compression in its DCT coefficients ({source}), "
-        "a sign of content pasted in before the last save."
+        f"Double JPEG: {rest}, but {_where(d.region)} ({100 * d.share:.0f}% of the image) shows only one "
+        f"compression in its DCT coefficients ({source}), a sign of content pasted in before the last save."
     )
 
 

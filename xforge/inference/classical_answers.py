@@ -101,13 +101,16 @@ def _cue_details(cue: str, ev: dict[str, Any]) -> str:
         return f"a JPEG ghost at quality {j.get('ghost_quality')} (strength {j['ghost_strength']:.2f})"
     if cue == "djpeg":
         d = ev.get("double_jpeg") or {}
-        if not d.get("double_compressed"):
-            return "no double JPEG compression to compare regions by"
         if d.get("region_box") is None:
+            if not d.get("double_compressed"):
+                return "no double JPEG compression to compare regions by"
             return f"double JPEG compression throughout ({d.get('frequencies')} DCT frequencies show it)"
+        # Without a clear image-wide trace the region was found from faint ones (a last save at the same or a
+        # lower quality than the first): say so rather than claim two clear compressions.
+        rest = "shows two compressions" if d.get("double_compressed") else "shows faint traces of two"
         return (
             f"{_box_place(d['region_box'], size)} ({100 * d.get('share', 0.0):.0f}% of the image) was compressed "
-            f"only once while the rest shows two compressions (coefficients from the {d.get('coefficients_from')})"
+            f"only once while the rest {rest} (coefficients from the {d.get('coefficients_from')})"
         )
     if cue == "cfa":
         c = ev.get("cfa") or {}
