@@ -10,7 +10,10 @@ Figures: ``iou`` mean IoU over all pairs (a pair the annotator refuses to align 
 no mask), ``spearman`` Spearman's rho between QES and IoU over the annotated pairs, ``kept`` the share of
 pairs that ``--min-qes`` keeps, ``iou_kept`` their mean IoU. Also printed: refusals, per-kind IoU and time.
 
-    python scripts/eval_annotate.py --n 240 [--seed 0] [--min-qes 0.5] [--out per_pair.jsonl]
+    python scripts/eval_annotate.py --n 240 [--seed 2] [--min-qes 0.5] [--out per_pair.jsonl]
+
+Seeds: the annotator's settings were developed on seed 1 (and, before that, seed 0); seed 2 was held out
+for reporting and is the default. Report figures from a seed no setting was tuned on.
 """
 
 from __future__ import annotations
@@ -41,7 +44,7 @@ def iou(a: np.ndarray, b: np.ndarray) -> float:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, default=240, help="pairs (default 240)")
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seed", type=int, default=2, help="pair seed (default 2, the held-out one)")
     ap.add_argument("--min-qes", type=float, default=0.5)
     ap.add_argument("--out", type=Path, help="write one JSON line per pair here")
     args = ap.parse_args(argv)

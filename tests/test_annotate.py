@@ -10,7 +10,10 @@ import numpy as np
 import pytest
 
 from data_builders.annotate.ciml import AlignError, annotate_arrays
+from data_builders.annotate.diff import difference_map
 from data_builders.annotate.pairs import PairsError, find_pairs
+from data_builders.annotate.refine import refine
+from data_builders.annotate.register import align
 from data_builders.annotate.synthetic import WebTransform
 from xforge.cli import main
 from xforge.data.images import read_image
@@ -163,3 +166,27 @@ def test_cli_min_qes_rejects_with_reason(tmp_path, photo):
     assert read_manifest(out / "manifest.jsonl") == []
     (skip,) = [json.loads(line) for line in (out / "manifest.skipped.jsonl").read_text().splitlines()]
     assert "under --min-qes 1.0" in skip["reason"] and skip["qes"] < 1.0
+
+
+def test_faint_but_coherent_edit_is_found():
+    """A +5 grey-level patch on a noisy ramp is below the per-pixel noise unit; the coarse scale finds it."""
+    rng = np.random.default_rng(0)
+    ramp = np.linspace(60, 140, 256, dtype=np.float32)[None, :, None]
+    original = np.clip(np.broadcast_to(ramp, (256, 256, 3)) + rng.normal(0, 1.5, (256, 256, 3)), 0, 255)
+    edited = original + rng.normal(0, 1.5, original.shape)
+    truth = np.zeros((256, 256), bool)
+    truth[80:160, 90:170] = True
+    edited[truth] += 5.0
+    prob, _ = difference_map(
+        np.clip(edited, 0, 255).astype(np.uint8), original.astype(np.uint8), np.ones((256, 256), bool)
+    )
+    assert _iou(refine(prob), truth) > 0.7
+
+
+def test_affine_pair_is_registered_with_an_affine_model(photo):
+    edited, _ = _edit(photo)
+    t = WebTransform("original", scale=0.9, rotation_deg=2.5, crop=(0.02, 0.03, 0.97, 0.98), jpeg_quality=90)
+    original, _ = t.apply(photo)
+    alignment = align(edited, original)
+    assert np.allclose(alignment.homography[2], [0.0, 0.0, 1.0])
+    assert alignment.ecc

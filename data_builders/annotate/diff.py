@@ -17,7 +17,14 @@ Steps, each against one nuisance of web pairs:
 5. noise level: differences are measured in units of the pair's own noise (the median absolute difference
    over the overlap, which is mostly untouched) with a floor, then pooled over a small neighbourhood and
    mapped to ``[0, 1]`` by a logistic: clearly different pixels go to ~1, agreeing ones to ~0, and only
-   ambiguous evidence lands in between -- what QES measures.
+   ambiguous evidence lands in between -- what QES measures;
+6. faint edits: a colour-matched patch or an inpainted smear can differ by only a few grey levels per pixel,
+   below the noise unit, but does so coherently over an area. A coarse scale averages the signed
+   per-channel difference over a wider window (normalised convolution over the pixels the fine scale left
+   undecided, so a strong edit does not bleed outwards), where zero-mean noise cancels and such a
+   difference stands out; a pixel counts by the stronger of the two scales;
+7. spill: a pixel scoring far below the peak right next to it is the blur's tail past an edit's edge, and is
+   damped (:func:`_damp_spill`).
 """
 
 from __future__ import annotations
@@ -34,6 +41,11 @@ TRIM = 2.5  # colour fit: pixels within TRIM robust sigmas of the fit are refit
 RANGE_SHARE = 0.5  # share of the 3x3 neighbours' range tolerated (0.5 ~ a half-pixel shift)
 TEXTURE_SIGMA = 3.0  # window of the local contrast the texture term compares
 TEXTURE_KEPT = 0.6  # the edit keeps less than this share of the original's local contrast: smoothed away
+COARSE_SIGMA = 3.0  # window of the coarse scale, which finds faint but spatially coherent differences
+COARSE_MIN_NOISE = 3.0  # grey levels: floor of the coarse scale's threshold unit
+PEAK_R = 2  # spill damping: neighbourhood radius (pixels)
+PEAK_SHARE = 0.25  # a score under this share of the neighbourhood's peak is spill
+PEAK_DAMP = 0.5  # and is scaled by this
 BLUR_CANDIDATES = (0.5, 0.8, 1.2, 1.7, 2.4)  # sharpness matching: extra sigmas tried on either side
 
 
@@ -88,14 +100,17 @@ def match_sharpness(edited: np.ndarray, original: np.ndarray, valid: np.ndarray)
 
 
 def _tolerant_difference(edited: np.ndarray, original: np.ndarray) -> np.ndarray:
-    """Per pixel, how far ``edited`` lies outside the range the original takes within one pixel of it
-    (per channel, then the RMS over channels): zero for any sub-pixel shift or interpolation difference,
-    which can only produce values between neighbouring pixels."""
+    """Per pixel and channel, how far ``edited`` lies outside the range the original takes within one pixel
+    of it, signed (above the range > 0, below < 0): zero for any sub-pixel shift or interpolation
+    difference, which can only produce values between neighbouring pixels."""
     kernel = np.ones((3, 3), np.uint8)
     high = original + RANGE_SHARE * (cv2.dilate(original, kernel) - original)
     low = original - RANGE_SHARE * (original - cv2.erode(original, kernel))
-    outside = np.maximum(edited - high, 0) + np.maximum(low - edited, 0)
-    return np.sqrt((outside**2).sum(axis=2) / 3.0)
+    return np.maximum(edited - high, 0) - np.maximum(low - edited, 0)
+
+
+def _rms(channels: np.ndarray) -> np.ndarray:
+    return np.sqrt((channels**2).sum(axis=2) / 3.0)
 
 
 def _local_std(gray: np.ndarray, sigma: float) -> np.ndarray:
@@ -111,6 +126,30 @@ def _smoothed_away(edited: np.ndarray, original: np.ndarray) -> np.ndarray:
     return np.where(se < TEXTURE_KEPT * so, so - se, 0.0).astype(np.float32)
 
 
+def _noise_level(d: np.ndarray, valid: np.ndarray) -> float:
+    """Robust scale of ``d`` over ``valid`` (1.4826 x the median: the overlap is mostly unedited)."""
+    return 1.4826 * float(np.median(d[valid])) if valid.any() else 0.0
+
+
+def _coarse_score(signed: np.ndarray, valid: np.ndarray, undecided: np.ndarray) -> np.ndarray:
+    """The signed per-channel difference averaged over a ``COARSE_SIGMA`` window, in units of its own noise
+    level (floor ``COARSE_MIN_NOISE``). Normalised convolution over the ``undecided`` pixels only, so a
+    strong edit does not bleed into its surroundings through the wide window."""
+    weight = (valid & undecided).astype(np.float32)
+    num = cv2.GaussianBlur(signed * weight[..., None], (0, 0), COARSE_SIGMA)
+    den = cv2.GaussianBlur(weight, (0, 0), COARSE_SIGMA)
+    coarse = _rms(num / np.maximum(den, 1e-3)[..., None]) * (den > 0.2)
+    return coarse / max(COARSE_MIN_NOISE, NOISE_MULT * _noise_level(coarse, valid))
+
+
+def _damp_spill(z: np.ndarray) -> np.ndarray:
+    """Smoothing and pooling spill a strong difference a pixel or two past the edit's edge, where it still
+    clears the threshold; those pixels sit far below the peak next to them. Scores under ``PEAK_SHARE`` of
+    the maximum within ``PEAK_R`` pixels are damped by ``PEAK_DAMP``."""
+    disk = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * PEAK_R + 1, 2 * PEAK_R + 1))
+    return np.where(z < PEAK_SHARE * cv2.dilate(z, disk), PEAK_DAMP * z, z)
+
+
 def difference_map(edited: np.ndarray, warped: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, float]:
     """Soft map in ``[0, 1]`` (float32, HxW; 0 outside ``valid``) of where ``edited`` differs from the
     registered original ``warped`` (both HxWx3 uint8), and the noise level (grey levels) it was scaled by."""
@@ -119,11 +158,13 @@ def difference_map(edited: np.ndarray, warped: np.ndarray, valid: np.ndarray) ->
     o = match_colours(warped.astype(np.float32), e, valid)
     e = cv2.GaussianBlur(e, (0, 0), float(np.hypot(SMOOTH_SIGMA, sigma_e)))
     o = cv2.GaussianBlur(o, (0, 0), float(np.hypot(SMOOTH_SIGMA, sigma_o)))
-    d = _tolerant_difference(e, o)
-    d = np.maximum(d, _smoothed_away(e, o))
+    signed = _tolerant_difference(e, o)
+    d = np.maximum(_rms(signed), _smoothed_away(e, o))
     d = cv2.GaussianBlur(d, (0, 0), POOL_SIGMA)
-    noise = 1.4826 * float(np.median(d[valid])) if valid.any() else 0.0
+    noise = _noise_level(d, valid)
     unit = max(MIN_NOISE, NOISE_MULT * noise)
-    prob = 1.0 / (1.0 + np.exp(-SLOPE * (d / unit - 1.0)))
+    z = np.maximum(d / unit, _coarse_score(signed, valid, d < unit))
+    z = _damp_spill(z)
+    prob = 1.0 / (1.0 + np.exp(-SLOPE * (z - 1.0)))
     prob[~valid] = 0.0
     return prob.astype(np.float32), noise

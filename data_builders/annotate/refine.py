@@ -1,6 +1,7 @@
 """Turn a soft difference map into the annotation's binary mask.
 
-Morphology removes what a real edit does not look like: specks (opening, then components smaller than
+Hysteresis thresholding picks the regions (those holding confident evidence, grown through weaker evidence
+connected to it); then morphology removes what a real edit does not look like: specks (opening, then components smaller than
 ``min_area``) and pinholes or gaps inside an edited region (closing, then hole filling). QES is computed on
 the soft map itself, before this clean-up, so the clean-up cannot hide how hesitant the evidence was.
 """
@@ -13,6 +14,9 @@ import numpy as np
 MIN_AREA = 0.0005  # components smaller than this share of the image are noise
 OPEN_PX = 3
 CLOSE_PX = 7
+SHRINK_PX = 3  # smoothing and pooling spread a difference about this far outwards
+GROW_LOW = 0.25  # hysteresis: weaker evidence (p above this) joins a region holding a confident seed
+SEED = 15 / 16  # QES's own confidence bound
 
 
 def _disk(size: int) -> np.ndarray:
@@ -31,7 +35,13 @@ def fill_holes(mask: np.ndarray) -> np.ndarray:
 
 def refine(prob: np.ndarray, *, min_area: float = MIN_AREA) -> np.ndarray:
     """The binary mask (bool HxW) of a soft difference map ``prob`` (HxW in 0..1)."""
-    binary = (prob > 0.5).astype(np.uint8)
+    # Hysteresis: a region is kept only if it holds confident evidence, and weaker evidence connected to
+    # that joins it (the faint rim of an inpainted area, a low-contrast part of a splice).
+    n, labels = cv2.connectedComponents((prob > GROW_LOW).astype(np.uint8), connectivity=8)
+    seeded = np.zeros(n, bool)
+    seeded[np.unique(labels[prob > SEED])] = True
+    seeded[0] = False
+    binary = seeded[labels].astype(np.uint8)
     binary = cv2.morphologyEx(binary, cv2.MORPH_OPEN, _disk(OPEN_PX))
     binary = cv2.morphologyEx(binary, cv2.MORPH_CLOSE, _disk(CLOSE_PX))
     mask = fill_holes(binary > 0)
@@ -40,5 +50,5 @@ def refine(prob: np.ndarray, *, min_area: float = MIN_AREA) -> np.ndarray:
     keep = np.zeros(n, bool)
     keep[1:] = stats[1:, cv2.CC_STAT_AREA] >= smallest
     mask = keep[labels]
-    # Smoothing and pooling spread a difference about one pixel outwards: take it back.
-    return cv2.erode(mask.astype(np.uint8), _disk(3)) > 0
+    # Smoothing and pooling spread a difference outwards: take it back.
+    return cv2.erode(mask.astype(np.uint8), _disk(SHRINK_PX)) > 0

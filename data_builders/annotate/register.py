@@ -22,14 +22,15 @@ FEATURE_SIDE = 1024  # images are matched at this longer side at most (SIFT cost
 FEATURE_MIN_SIDE = (
     640  # smaller images are enlarged to this for matching: SIFT finds too few keypoints on them
 )
-ECC_SIDE = 512  # ECC runs at this longer side at most
+ECC_SIDES = (512, 1024)  # ECC runs at these longer sides at most, coarse to fine
 RATIO = 0.75  # Lowe's ratio test
 RANSAC_PX = 3.0  # reprojection error (pixels of the edited image at feature scale) of a RANSAC inlier
 MIN_INLIERS = 20
 MIN_INLIER_SHARE = 0.15  # of the ratio-test matches
 CONFIDENT_INLIERS = 60  # a plain match this strong is not second-guessed by trying the mirrored original
-MIN_COVERAGE = 0.5  # share of the edited image the warped original must cover
-MAX_SCALE_CHANGE = 8.0  # area ratio either way
+MIN_COVERAGE = 0.25  # share of the edited image the warped original must cover
+MAX_SCALE_CHANGE = 16.0  # area ratio either way (a 4x resize)
+AFFINE_SHARE = 0.95  # the affine fit is kept when it has this share of the homography's inliers
 MAX_PERSPECTIVE = 0.1  # |h31|, |h32| on the original's unit square: web pairs are near-affine
 
 
@@ -101,15 +102,25 @@ def _match(a: _Features, b: _Features) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _homography(orig: _Features, edit: _Features) -> tuple[np.ndarray | None, int, int]:
-    """Full-resolution homography original -> edited, its inlier count and the number of matches."""
+    """Full-resolution transform original -> edited (3x3), its inlier count and the number of matches.
+
+    A web pair is related by a crop, a resize and a small rotation: an affine map. A homography fitted to
+    matches that cluster in part of the image picks up small spurious perspective terms that put the far
+    corners pixels off, so the affine fit is preferred whenever it explains nearly as many matches."""
     src, dst = _match(orig, edit)
     if len(src) < 4:
         return None, 0, len(src)
     h, inlier_mask = cv2.findHomography(src, dst, cv2.RANSAC, RANSAC_PX, maxIters=4000, confidence=0.999)
     if h is None:
         return None, 0, len(src)
+    inliers = int(inlier_mask.sum())
+    a, a_mask = cv2.estimateAffine2D(
+        src, dst, method=cv2.RANSAC, ransacReprojThreshold=RANSAC_PX, maxIters=4000, confidence=0.999
+    )
+    if a is not None and a_mask.sum() >= AFFINE_SHARE * inliers:
+        h, inliers = np.vstack([a, [0.0, 0.0, 1.0]]), int(a_mask.sum())
     full = np.linalg.inv(_scale_matrix(edit.scale)) @ h @ _scale_matrix(orig.scale)
-    return full / full[2, 2], int(inlier_mask.sum()), len(src)
+    return full / full[2, 2], inliers, len(src)
 
 
 def _check(h: np.ndarray, orig_shape: tuple[int, int]) -> None:
@@ -161,10 +172,12 @@ def _correlation(a: np.ndarray, b: np.ndarray, valid: np.ndarray) -> float:
     return float((x * y).sum() / den) if den > 0 else 0.0
 
 
-def _ecc_refine(edited_gray: np.ndarray, original_gray: np.ndarray, h: np.ndarray) -> tuple[np.ndarray, bool]:
-    """Refine ``h`` with ECC at reduced size; returns the (possibly unchanged) homography and whether it
-    changed. The refinement is kept only if it raises the correlation on the overlap."""
-    small, f = _scaled(edited_gray, ECC_SIDE)
+def _ecc_step(
+    edited_gray: np.ndarray, original_gray: np.ndarray, h: np.ndarray, side: int
+) -> np.ndarray | None:
+    """One ECC refinement of ``h`` at ``side`` (longer side of the edited image); ``None`` when ECC fails
+    or does not raise the correlation on the overlap."""
+    small, f = _scaled(edited_gray, side)
     s = _scale_matrix(f)
     h_small = s @ h
     sh, sw = small.shape
@@ -173,30 +186,48 @@ def _ecc_refine(edited_gray: np.ndarray, original_gray: np.ndarray, h: np.ndarra
     valid = cv2.warpPerspective(ones, h_small, (sw, sh), flags=cv2.INTER_NEAREST) > 0
     valid = cv2.erode(valid.astype(np.uint8), np.ones((7, 7), np.uint8)) > 0
     if valid.sum() < 1000:
-        return h, False
+        return None
     before = _correlation(small, warped, valid)
+    affine = bool(h[2, 0] == 0 and h[2, 1] == 0)
     criteria = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 60, 1e-5)
-    w = np.eye(3, dtype=np.float32)
+    w = np.eye(3, dtype=np.float32)[:2] if affine else np.eye(3, dtype=np.float32)
     try:
         _, w = cv2.findTransformECC(
             small.astype(np.float32),
             warped.astype(np.float32),
             w,
-            cv2.MOTION_HOMOGRAPHY,
+            cv2.MOTION_AFFINE if affine else cv2.MOTION_HOMOGRAPHY,
             criteria,
             (valid * 255).astype(np.uint8),
             5,
         )
-    except cv2.error:  # ECC did not converge: keep the feature homography
-        return h, False
+    except cv2.error:  # ECC did not converge
+        return None
+    if affine:
+        w = np.vstack([w, [0.0, 0.0, 1.0]])
     # ECC's warp maps edited coordinates into the warped original; compose it back onto h.
     refined_small = np.linalg.inv(w.astype(np.float64)) @ h_small
     refined = np.linalg.inv(s) @ refined_small
     refined /= refined[2, 2]
+    if affine:
+        refined[2, :2] = 0.0
     rewarped = cv2.warpPerspective(original_gray, s @ refined, (sw, sh), flags=cv2.INTER_LINEAR)
     if _correlation(small, rewarped, valid) <= before:
-        return h, False
-    return refined, True
+        return None
+    return refined
+
+
+def _ecc_refine(edited_gray: np.ndarray, original_gray: np.ndarray, h: np.ndarray) -> tuple[np.ndarray, bool]:
+    """Refine ``h`` with ECC, coarse to fine (``ECC_SIDES``); returns the (possibly unchanged) transform and
+    whether it changed. Each step is kept only if it raises the correlation on the overlap."""
+    changed = False
+    for side in ECC_SIDES:
+        refined = _ecc_step(edited_gray, original_gray, h, side)
+        if refined is not None:
+            h, changed = refined, True
+        if side >= max(edited_gray.shape):
+            break
+    return h, changed
 
 
 def align(edited: np.ndarray, original: np.ndarray, *, ecc: bool = True, try_flip: bool = True) -> Alignment:
