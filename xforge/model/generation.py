@@ -19,8 +19,9 @@ How an answer is made (``generate_answers``, batched; ``XForgePredictor.generate
 4. A tampered answer always has a region: if no pixel of a decoded mask reaches 0.5, the map is divided by
    its peak (the model's most likely region, at low confidence) and ``low_confidence_mask`` is set.
 
-The first answer about an image (no assistant turn yet) must state the verdict, and a tampered one must
-come with its mask (``require_mask``). Follow-ups ("why?", "how sure?") may answer without either.
+An authentic or synthetic answer ends before its first sentence that names a place (the text never points
+at a region that has no mask). The first answer about an image (no assistant turn yet) must state the
+verdict, and a tampered one must come with its mask (``require_mask``). Follow-ups ("why?", "how sure?") may answer without either.
 Each round of generation re-reads the prompt (no key-value cache across rounds): one extra prefill per
 ``<SEG>``.
 """
@@ -28,6 +29,7 @@ Each round of generation re-reads the prompt (no key-value cache across rounds):
 from __future__ import annotations
 
 import inspect
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -37,7 +39,7 @@ import torch
 import torch.nn.functional as F
 from transformers import LogitsProcessor, LogitsProcessorList, StoppingCriteria, StoppingCriteriaList
 
-from xforge.location import VERDICT_SENTENCES, verdict_from_text, where_sentence
+from xforge.location import VERDICT_SENTENCES, parse_location, verdict_from_text, where_sentence
 
 if TYPE_CHECKING:
     from xforge.model.modeling import XForgeModel
@@ -197,6 +199,8 @@ def generate_answers(
             _append(row, piece, max_new_tokens)
     for row in rows:
         row.pending_seg = None
+        if row.decision != "tampered":
+            row.answer = _without_places(row.answer) or VERDICT_SENTENCES[row.decision]
     return [
         GenerationOutput(
             text=row.answer.strip(),
@@ -210,6 +214,18 @@ def generate_answers(
         )
         for row in rows
     ]
+
+
+def _without_places(text: str) -> str:
+    """The answer up to its first sentence that names a place: an authentic or generated image has no edited
+    region, so no sentence about it may point at one (the language model may wander after a restart)."""
+    sentences = re.split(r"(?<=[.!?])\s+", text.strip())
+    kept = []
+    for sentence in sentences:
+        if parse_location(sentence):
+            break
+        kept.append(sentence)
+    return " ".join(kept)
 
 
 def _agrees(piece: _Piece, row: _Row, seg_id: int) -> bool:
