@@ -55,7 +55,8 @@ def test_page_upload_verdict_overlay_and_follow_up(tmp_path):
             upload.send_keys(str(EXAMPLE))
             wait.until(ec.text_to_be_present_in_element((By.ID, "xf-verdict"), "verdict: tampered"))
             verdict = driver.find_element(By.ID, "xf-verdict").text
-            assert "Edited" in verdict and "score: 0.9" in verdict and "1 region marked" in verdict
+            assert "Edited" in verdict and "1 region marked" in verdict
+            assert "score: 0.9" in verdict or "score: 1.00" in verdict  # the copy-move example scores >= 0.9
             assert "engine: classical forensic engine" in verdict
 
             overlay = wait.until(ec.visibility_of_element_located((By.CSS_SELECTOR, "#xf-view img")))
