@@ -33,3 +33,12 @@ def check_world(process_index: int, num_processes: int) -> None:
         raise DistributedSetupError(
             f"ranks/world sizes disagree (rank, world): {views}: the processes are not one process group"
         )
+
+
+def close_process_group() -> None:
+    """Destroy the process group, if one was set up, before the process exits: gloo's threads otherwise
+    outlive it and the process can abort at exit ("terminate called without an active exception")."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()

@@ -147,6 +147,7 @@ def run(args: argparse.Namespace) -> int:
     from eval.runner import EvalError, distributed_state, evaluate
     from eval.scoring import EvalOptions
     from xforge.data.manifest import ManifestError, parse_roots
+    from xforge.distributed import close_process_group
 
     try:
         roots = parse_roots(args.root, must_exist=True)
@@ -225,6 +226,8 @@ def run(args: argparse.Namespace) -> int:
     except (EvalError, ManifestError, ValueError, OSError) as exc:
         print(f"xforge eval: {exc}", file=sys.stderr)
         return 2
+    finally:
+        close_process_group()
     if not document:  # not the main process
         return 0
     left_out = _say_counts(document["average"], args.skip_missing)
