@@ -160,6 +160,21 @@ def test_result_validates_its_fields():
         AnalysisResult(verdict="maybe", score=0.5, prob_map=prob, explanation="", engine="model")
 
 
+def test_results_and_old_prediction_lines_derive_scores_by_one_rule():
+    """Without ``scores`` a result and an older predictions line get the same three probabilities."""
+    from xforge.predictions import complete_prediction
+
+    prob = np.zeros((8, 8), np.float32)
+    for verdict, expected in (
+        ("tampered", {"authentic": 0.2, "tampered": 0.8, "synthetic": 0.0}),
+        ("synthetic", {"authentic": 0.2, "tampered": 0.0, "synthetic": 0.8}),
+    ):
+        res = AnalysisResult(verdict=verdict, score=0.8, prob_map=prob, explanation="x", engine="model")
+        line = complete_prediction({"id": "a", "verdict": verdict, "score": 0.8})
+        for scores in (res.scores, line["scores"]):
+            assert scores == pytest.approx(expected)
+
+
 @pytest.mark.parametrize(
     "question, topic",
     [

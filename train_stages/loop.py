@@ -259,9 +259,9 @@ def fit(
             state.step += 1
             progress.update(1)
             maybe_log(accelerator, cfg, state, window, run, progress)
-            if maybe_validate(accelerator, cfg, state, run, progress) | maybe_checkpoint(
-                accelerator, cfg, state, batches_per_epoch
-            ):
+            validated = maybe_validate(accelerator, cfg, state, run, progress)
+            saved = maybe_checkpoint(accelerator, cfg, state, batches_per_epoch)
+            if validated or saved:
                 window.restart_clock()  # validation and saving are not training time
             if state.step >= cfg.optim.max_steps:
                 break

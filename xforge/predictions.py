@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 
 from xforge.atomic import atomic_write
-from xforge.inference.result import CLASSES, VERDICTS
+from xforge.inference.result import CLASSES, VERDICTS, scores_from_score
 
 logger = logging.getLogger(__name__)
 
@@ -145,7 +145,7 @@ def prediction_record(
         "image": image,
         "verdict": result.verdict,
         "score": result.score,
-        "scores": {k: round(float(v), 6) for k, v in result.scores.items()},
+        "scores": result.rounded_scores(),
         "explanation": result.explanation,
         "mask": mask,
         "engine": result.engine,
@@ -252,9 +252,7 @@ def complete_prediction(row: dict[str, Any]) -> dict[str, Any]:
     score = _number(row.get("score"))
     scores = None
     if score is not None and 0.0 <= score <= 1.0 and not row.get("error"):
-        other = "synthetic" if row.get("verdict") == "synthetic" else "tampered"
-        scores = {"authentic": 1.0 - score, "tampered": 0.0, "synthetic": 0.0}
-        scores[other] = score
+        scores = scores_from_score(score, row.get("verdict"))
     return {**row, "scores": scores}
 
 

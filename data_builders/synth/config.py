@@ -94,18 +94,16 @@ class SynthConfig:
         self.validate()
 
     def validate(self) -> None:
-        bad = [k for k in self.kinds if k not in KINDS]
-        if not self.kinds or bad:
-            raise SynthConfigError(f"kinds: {bad or 'none given'}; choose from {KINDS}")
-        bad = [s for s in self.shapes if s not in SHAPES]
-        if not self.shapes or bad:
-            raise SynthConfigError(f"shapes: {bad or 'none given'}; choose from {SHAPES}")
-        bad = [u for u in self.gen_upsampling if u not in UPSAMPLINGS]
-        if not self.gen_upsampling or bad:
-            raise SynthConfigError(f"gen_upsampling: {bad or 'none given'}; choose from {UPSAMPLINGS}")
-        bad = [f for f in self.gen_factors if f not in GEN_FACTORS]
-        if not self.gen_factors or bad:
-            raise SynthConfigError(f"gen_factors: {bad or 'none given'}; choose from {GEN_FACTORS}")
+        for name, allowed in (
+            ("kinds", KINDS),
+            ("shapes", SHAPES),
+            ("gen_upsampling", UPSAMPLINGS),
+            ("gen_factors", GEN_FACTORS),
+        ):
+            chosen = getattr(self, name)
+            bad = [c for c in chosen if c not in allowed]
+            if not chosen or bad:
+                raise SynthConfigError(f"{name}: {bad or 'none given'}; choose from {allowed}")
         lo, hi = self.gen_kernel_jitter
         if not 0.0 <= lo <= hi <= 1.0:
             raise SynthConfigError(f"gen_kernel_jitter = {self.gen_kernel_jitter}: weights lie in 0..1")

@@ -51,6 +51,6 @@ class ClassicalBackend(Backend):
             question=question,
             downscaled=bool(prepared.downscaled),
             evidence=dict(prepared.evidence),
-            scores=getattr(prepared, "scores", None),
+            scores=prepared.scores,
         )
         return Reply(result=result, history_text=text)

@@ -32,6 +32,15 @@ def regions_from_mask(mask: np.ndarray, min_area: int = 1) -> list[dict[str, Any
     return sorted(regions, key=lambda r: r["area"], reverse=True)
 
 
+def scores_from_score(score: float, verdict: str | None = None) -> dict[str, float]:
+    """The three class probabilities of a two-way answer: ``{authentic: 1 - score, tampered: score,
+    synthetic: 0}``, or ``score`` on ``synthetic`` instead when the verdict is ``synthetic``. Results without
+    ``scores`` and older predictions lines are completed by this one rule."""
+    scores = {"authentic": 1.0 - score, "tampered": 0.0, "synthetic": 0.0}
+    scores["synthetic" if verdict == "synthetic" else "tampered"] = score
+    return scores
+
+
 def normalized_scores(scores: dict[str, float]) -> dict[str, float]:
     """The three class probabilities in :data:`CLASSES` order, checked and renormalised to sum to 1."""
     unknown = set(scores) - set(CLASSES)
@@ -52,8 +61,8 @@ class AnalysisResult:
     ``verdict`` is one of :data:`VERDICTS`: ``authentic``, ``tampered`` (edited in a region, which the mask
     shows) or ``synthetic`` (generated as a whole by a model: no region, so the mask is empty).
     ``scores`` holds the three class probabilities (keys :data:`CLASSES`, summing to 1); an engine that
-    only tells edited from authentic leaves it out and it becomes ``{authentic: 1 - score, tampered: score,
-    synthetic: 0}``. ``score`` is P(not authentic) = 1 - ``scores["authentic"]``, so two-way metrics keep
+    only tells edited from authentic leaves it out and it is derived from ``score``
+    (:func:`scores_from_score`). ``score`` is P(not authentic) = 1 - ``scores["authentic"]``, so two-way metrics keep
     their meaning. ``explanation`` is the text shown to people
     (``<SEG>`` removed); ``engine`` says which backend answered (``"model"`` or ``"classical"``).
     ``evidence`` holds what the answer rests on: the classical engine's cues; for the model, whether the
@@ -77,7 +86,7 @@ class AnalysisResult:
             raise ValueError(f"verdict {self.verdict!r} is not one of {VERDICTS}")
         self.score = float(np.clip(self.score, 0.0, 1.0))
         if self.scores is None:
-            self.scores = {"authentic": 1.0 - self.score, "tampered": self.score, "synthetic": 0.0}
+            self.scores = scores_from_score(self.score, self.verdict)
         else:
             self.scores = normalized_scores(self.scores)
             self.score = 1.0 - self.scores["authentic"]
@@ -103,12 +112,16 @@ class AnalysisResult:
         h, w = self.prob_map.shape
         return w, h
 
+    def rounded_scores(self) -> dict[str, float]:
+        """``scores`` as JSON files hold them (6 digits): the predictions line, ``--json``, the page's download."""
+        return {k: round(float(v), 6) for k, v in self.scores.items()}
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready fields (no arrays): what ``--json`` prints and the predictions file stores."""
         return {
             "verdict": self.verdict,
             "score": round(self.score, 6),
-            "scores": {k: round(float(v), 6) for k, v in self.scores.items()},
+            "scores": self.rounded_scores(),
             "explanation": self.explanation,
             "engine": self.engine,
             "regions": self.regions,

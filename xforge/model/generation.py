@@ -21,8 +21,8 @@ How an answer is made (``generate_answers``, batched; ``XForgePredictor.generate
 
 An authentic or synthetic answer ends before its first sentence that names a place (the text never points
 at a region that has no mask). The first answer about an image (no assistant turn yet) must state the
-verdict, and a tampered one must come with its mask (``require_mask``). Follow-ups ("why?", "how sure?") may answer without either.
-Each round of generation re-reads the prompt (no key-value cache across rounds): one extra prefill per
+verdict, and a tampered one must come with its mask (``require_mask``). Follow-ups ("why?", "how sure?")
+may answer without either. Each round of generation re-reads the prompt (no key-value cache across rounds): one extra prefill per
 ``<SEG>``.
 """
 

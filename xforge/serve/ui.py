@@ -23,6 +23,7 @@ from xforge.atomic import atomic_write
 from xforge.inference import DEFAULT_QUESTION, AnalysisResult, ChatSession
 from xforge.inference.inputs import ImageInput
 from xforge.inference.overlay import make_overlay
+from xforge.inference.result import CLASSES
 from xforge.predictions import encode_mask_png, mask_relpath, prediction_record
 from xforge.serve.limits import UploadRejected, check_upload, client_name
 from xforge.serve.service import Busy, Service
@@ -117,7 +118,7 @@ def verdict_html(result: AnalysisResult | None, engine_description: str, note: s
         regions = "no region marked"
     else:
         regions = f"{n} region{'s' if n != 1 else ''} marked, {share:.1f}% of the image"
-    probs = " &nbsp; ".join(f"{c} {result.scores[c]:.2f}" for c in ("authentic", "tampered", "synthetic"))
+    probs = " &nbsp; ".join(f"{c} {result.scores[c]:.2f}" for c in CLASSES)
     lines = [
         f'<p class="xf-head">{HEADS[result.verdict]}</p>',
         f'<p class="xf-line">verdict: <b>{result.verdict}</b> &nbsp; score: <b>{result.score:.2f}</b> '
@@ -161,7 +162,7 @@ def answer_record(state: PageState, engine_description: str) -> dict[str, Any]:
                 "answer": r.explanation,
                 "verdict": r.verdict,
                 "score": round(r.score, 6),
-                "scores": {k: round(float(v), 6) for k, v in r.scores.items()},
+                "scores": r.rounded_scores(),
             }
             for q, r in state.turns
         ],
