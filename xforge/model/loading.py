@@ -213,7 +213,7 @@ def load_model(cls: type[XForgeModel], path_or_id: str | os.PathLike, options: L
     heads_path = local / HEADS_NAME
     if not heads_path.is_file():
         raise FileNotFoundError(f"{heads_path}: missing")
-    heads = model.upgrade_heads(load_file(heads_path))
+    heads = load_file(heads_path)
     expected = heads_state_dict(model)
     missing = sorted(set(expected) - set(heads))
     unexpected = sorted(set(heads) - set(expected))

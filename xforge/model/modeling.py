@@ -121,10 +121,6 @@ class XForgeModel(nn.Module):
         """Write config, peft adapter and the other weights (``xforge.model.loading.save_model``)."""
         return loading.save_model(self, directory)
 
-    def upgrade_heads(self, heads: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """Saved head weights in this model's current layout (older checkpoints keep loading)."""
-        return heads
-
     def to_sam_device(self, device) -> None:
         """Move the non-persistent SAM2 normalisation buffers (a quantised backbone is placed apart)."""
         self._sam_mean = self._sam_mean.to(device)
