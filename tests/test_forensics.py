@@ -287,15 +287,29 @@ def test_shipped_real_photo_is_authentic_and_the_copy_move_example_is_found(engi
     assert named and named <= cells_of_mask(gt.astype(np.uint8))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known miss (issue 18): the example's only trace is the donor's added noise in a JPEG q90 file, "
-    "and no weight-free noise cue tried separated it from texture without false positives (score 0.475)",
-)
 def test_shipped_splice_example_is_found_where_it_was_pasted(engine):
-    # Host never JPEG-compressed, donor with added noise, saved once at q90: no double-JPEG trace to read.
+    # Host saved as JPEG quality 80 before the paste, edited image saved at 90 (data_builders.synth.example).
     res = engine.analyze(EXAMPLES / "astronaut_splice.jpg")
     gt = np.array(Image.open(EXAMPLES / "astronaut_splice_mask.png").convert("L")) > 127
+    assert res.verdict == "tampered", res.explanation
+    assert _f1(res.mask, gt) >= 0.6
+    assert "Double JPEG" in res.explanation
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known miss (issue 18): pasted into a never-compressed host and saved once, the splice's only trace "
+    "is the donor's added noise, which no weight-free noise cue tried separated from texture (README, Limits)",
+)
+def test_splice_into_a_never_compressed_host_is_found(engine, tmp_path):
+    from skimage import data as skdata
+
+    from data_builders.synth.example import make_examples
+
+    folder = Path(skdata.__file__).parent
+    make_examples(folder / "astronaut.png", folder / "rocket.jpg", tmp_path, (1, 0), splice_host_quality=None)
+    res = engine.analyze(tmp_path / "astronaut_splice.jpg")
+    gt = np.array(Image.open(tmp_path / "astronaut_splice_mask.png").convert("L")) > 127
     assert res.verdict == "tampered", res.explanation
     assert _f1(res.mask, gt) >= 0.3
 

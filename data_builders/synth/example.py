@@ -6,6 +6,12 @@ The shipped examples use two public-domain photos from scikit-image's sample dat
 Eileen Collins; "no known copyright restrictions, released into the public domain") as the host and
 ``rocket.jpg`` (SpaceX's DSCOVR launch, released into the public domain) as the splice donor. The edits are
 made by this project's own generator with the seeds below, so the output can be rebuilt exactly.
+
+The splice's host is first saved as a camera or a web page would have saved it (JPEG quality
+``SPLICE_HOST_QUALITY``) and decoded again, as nearly every photo a forger starts from is a JPEG; the edited
+image is then saved at ``QUALITY``. ``--splice-host-quality 0`` pastes into the never-compressed PNG instead,
+which is how the example was made until the classical engine's splice work (issue 18): that splice carries
+no double-compression trace, and the weight-free engine misses it (README, "Limits").
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ import numpy as np
 from data_builders.synth.config import SynthConfig
 from data_builders.synth.edits import Source, copy_move, splice
 from data_builders.synth.generator import mask_file_bytes
-from data_builders.synth.postprocess import encode_jpeg
+from data_builders.synth.postprocess import decode_bytes, encode_jpeg
 from xforge.data.images import read_image
 
 # Plain edits (no random post-processing) so the example shows the edit itself; saved as JPEG quality 90.
@@ -34,19 +40,27 @@ CONFIG = SynthConfig(
     copy_move_rotation=(-20.0, 20.0),
 )
 QUALITY = 90
+SPLICE_HOST_QUALITY = 80
 
 
 def make_examples(
-    host_path: Path, donor_path: Path, out: Path, seeds: tuple[int, int] = (0, 0)
+    host_path: Path,
+    donor_path: Path,
+    out: Path,
+    seeds: tuple[int, int] = (0, 0),
+    splice_host_quality: int | None = SPLICE_HOST_QUALITY,
 ) -> list[dict]:
     host = Source(host_path.name, read_image(host_path))
     donor = Source(donor_path.name, read_image(donor_path))
+    splice_host = host
+    if splice_host_quality:
+        splice_host = Source(host_path.name, decode_bytes(encode_jpeg(host.image, splice_host_quality)))
     out.mkdir(parents=True, exist_ok=True)
     stem = host_path.stem
     results = []
     for name, make, seed in (
         ("copy-move", lambda rng: copy_move(host, rng, CONFIG), seeds[0]),
-        ("splice", lambda rng: splice(host, donor, rng, CONFIG), seeds[1]),
+        ("splice", lambda rng: splice(splice_host, donor, rng, CONFIG), seeds[1]),
     ):
         forgery = make(np.random.default_rng(seed))
         image_name = f"{stem}_{name.replace('-', '')}.jpg"
@@ -61,7 +75,8 @@ def make_examples(
                 "manipulation": forgery.manipulation,
                 "seed": seed,
                 "jpeg_quality": QUALITY,
-                "meta": forgery.meta,
+                "meta": forgery.meta
+                | ({"host_jpeg_quality": splice_host_quality or None} if name == "splice" else {}),
             }
         )
     (out / f"{stem}_original.jpg").write_bytes(encode_jpeg(host.image, QUALITY))
@@ -77,8 +92,14 @@ def main() -> None:
     parser.add_argument("--donor", type=Path, required=True)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--seeds", type=int, nargs=2, default=(0, 0), metavar=("COPY_MOVE", "SPLICE"))
+    parser.add_argument(
+        "--splice-host-quality",
+        type=int,
+        default=SPLICE_HOST_QUALITY,
+        help="JPEG quality the splice's host is saved at before the paste; 0: none (default %(default)s)",
+    )
     args = parser.parse_args()
-    make_examples(args.host, args.donor, args.out, tuple(args.seeds))
+    make_examples(args.host, args.donor, args.out, tuple(args.seeds), args.splice_host_quality)
 
 
 if __name__ == "__main__":
