@@ -45,7 +45,7 @@ realistic splices and photos weighing as much as all synthetic sets together,
 L2-regularised on standardised features, non-negative weights each at most ``MAX_STD_WEIGHT`` logit per
 standard deviation, solved with scipy), writes them to ``xforge/forensics/calibration.json``, and then
 reports figures on fresh sets (``--seed + 1``). The bias is then lowered, if needed, so that at most
-``MAX_FIT_FPR`` (3%) of each of the fitting seed's authentic sets reaches 0.5, and the per-cue logit caps are set
+``MAX_FIT_FPR`` (2%) of each of the fitting seed's authentic sets reaches 0.5, and the per-cue logit caps are set
 (``fusion.cue_caps``: weak and hardly exercised cues can never decide alone).
 """
 
@@ -82,9 +82,12 @@ from xforge.forensics.fusion import (
 SETS = ("copymove", "copymove_rs", "splice", "authentic", "real_splice", "real_authentic")
 TAMPERED_SETS = ("copymove", "copymove_rs", "splice", "real_splice")
 AUTHENTIC_OF = {"real_splice": "real_authentic"}  # each tampered set's AUC is against its own kind of photos
-# The operating point is set on the fitting seed with a margin under the 5% budget: on fresh photos the
-# false-positive rate came out about twice the fitting set's.
-MAX_FIT_FPR = 0.03
+# The operating point is set on the fitting seed with a margin under the 5% budget. The photo pool is small,
+# so false positives come in clumps (crops of one textured photo): fitted at 3% on 60 photos, 150 fresh
+# seed-1 photos gave 6% (the first 60 of them 3.3%) and seed 2 10%. Fitted at 2% on 150 photos (allowing 3):
+# 4% and 6.7%, copy-move unchanged; at 1.5% (allowing 2): 1.3% and 1.7%, but seed-1 copy-move TPR fell from
+# 0.83 to 0.77 (all figures offline from the rows' features). Fit with ``--n-real 150``.
+MAX_FIT_FPR = 0.02
 MAX_STD_WEIGHT = 4.0  # bound on a standardised weight: no feature's spread alone swings the logit unboundedly
 L2 = 1e-3
 SYNTH_CONFIGS = Path(data_builders.synth.__file__).parent / "configs"
