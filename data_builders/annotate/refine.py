@@ -1,7 +1,7 @@
 """Turn a soft difference map into the annotation's binary mask.
 
 Hysteresis thresholding picks the regions (those holding confident evidence, grown through weaker evidence
-connected to it); then morphology removes what a real edit does not look like: specks (opening, then components smaller than
+connected to it: the soft map's middle range, and the difference map's separate grain-loss evidence of fills); then morphology removes what a real edit does not look like: specks (opening, then components smaller than
 ``min_area``) and pinholes or gaps inside an edited region (closing, then hole filling). QES is computed on
 the soft map itself, before this clean-up, so the clean-up cannot hide how hesitant the evidence was.
 """
@@ -33,11 +33,16 @@ def fill_holes(mask: np.ndarray) -> np.ndarray:
     return mask | holes
 
 
-def refine(prob: np.ndarray, *, min_area: float = MIN_AREA) -> np.ndarray:
-    """The binary mask (bool HxW) of a soft difference map ``prob`` (HxW in 0..1)."""
+def refine(prob: np.ndarray, *, weak: np.ndarray | None = None, min_area: float = MIN_AREA) -> np.ndarray:
+    """The binary mask (bool HxW) of a soft difference map ``prob`` (HxW in 0..1); ``weak`` (HxW), where
+    above 1, is weak evidence that may extend a seeded region but never starts one (the grain-loss map of
+    :func:`data_builders.annotate.diff.grain_loss`)."""
     # Hysteresis: a region is kept only if it holds confident evidence, and weaker evidence connected to
     # that joins it (the faint rim of an inpainted area, a low-contrast part of a splice).
-    n, labels = cv2.connectedComponents((prob > GROW_LOW).astype(np.uint8), connectivity=8)
+    grow = prob > GROW_LOW
+    if weak is not None:
+        grow |= weak > 1.0
+    n, labels = cv2.connectedComponents(grow.astype(np.uint8), connectivity=8)
     seeded = np.zeros(n, bool)
     seeded[np.unique(labels[prob > SEED])] = True
     seeded[0] = False
