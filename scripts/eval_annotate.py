@@ -94,6 +94,11 @@ def main(argv: list[str] | None = None) -> int:
         "mean IoU by transformed side: "
         + ", ".join(f"{k} {np.mean(v):.3f}" for k, v in sorted(by_side.items()))
     )
+    cuts = [r["mask_cut"] for r in rows]
+    print(
+        f"edit outside the cropped original's view, left out of the truth: mean share {np.mean(cuts):.3f}, "
+        f"{sum(c > 0 for c in cuts)} pairs"
+    )
     print(f"mean IoU of the aligned pairs: {np.mean([r['iou'] for r in done]):.3f}")
     print(f"median IoU: {np.median(ious):.3f}; share with IoU >= 0.7: {np.mean(ious >= 0.7):.3f}")
     print(

@@ -55,5 +55,7 @@ def refine(prob: np.ndarray, *, weak: np.ndarray | None = None, min_area: float 
     keep = np.zeros(n, bool)
     keep[1:] = stats[1:, cv2.CC_STAT_AREA] >= smallest
     mask = keep[labels]
-    # Smoothing and pooling spread a difference outwards: take it back.
-    return cv2.erode(mask.astype(np.uint8), _disk(SHRINK_PX)) > 0
+    # Smoothing and pooling spread a difference outwards: take it back -- except over a fill's grain loss,
+    # which is measured on the flat fill itself, not spread from a strong difference next to it.
+    shrunk = cv2.erode(mask.astype(np.uint8), _disk(SHRINK_PX)) > 0
+    return shrunk | (mask & (weak > 1.0)) if weak is not None else shrunk
