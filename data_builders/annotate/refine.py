@@ -1,10 +1,11 @@
 """Turn a soft difference map into the annotation's binary mask.
 
 Hysteresis thresholding picks the regions (those holding confident evidence, grown through weaker evidence
-connected to it: the soft map's middle range, and the difference map's separate grain-loss evidence of fills); then morphology removes what a real edit does not look like: specks (opening, then components smaller than
-``min_area``) and pinholes or gaps inside an edited region (closing, then hole filling). QES is computed on
-the soft map itself, before this clean-up, so the clean-up cannot hide how hesitant the evidence was.
-"""
+connected to it: the soft map's middle range, and the difference map's separate grain-loss evidence of
+fills); then morphology removes what a real edit does not look like: specks (opening, then components
+smaller than ``min_area``) and pinholes or gaps inside an edited region (closing, then hole filling). QES is
+computed on the soft map itself, before this clean-up, so the clean-up cannot hide how hesitant the evidence
+was."""
 
 from __future__ import annotations
 
