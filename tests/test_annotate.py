@@ -10,11 +10,12 @@ import numpy as np
 import pytest
 
 from data_builders.annotate.ciml import AlignError, annotate_arrays
-from data_builders.annotate.diff import difference_map
+from data_builders.annotate.diff import difference_map, difference_maps
 from data_builders.annotate.pairs import PairsError, find_pairs
 from data_builders.annotate.refine import refine
 from data_builders.annotate.register import align
-from data_builders.annotate.synthetic import WebTransform
+from data_builders.annotate.synthetic import HostPool, WebTransform, make_pair
+from data_builders.synth import SynthConfig
 from xforge.cli import main
 from xforge.data.images import read_image
 from xforge.data.manifest import read_manifest
@@ -190,3 +191,58 @@ def test_affine_pair_is_registered_with_an_affine_model(photo):
     alignment = align(edited, original)
     assert np.allclose(alignment.homography[2], [0.0, 0.0, 1.0])
     assert alignment.ecc
+
+
+def test_footprint_is_what_the_transform_keeps():
+    """Every pixel the transform carries into its output lies in the footprint, and the footprint is no larger
+    than the output's area (scaled back), so it is the kept part and nothing more."""
+    t = WebTransform("original", scale=0.7, rotation_deg=3.0, crop=(0.1, 0.2, 0.9, 0.95))
+    h, w = 90, 120
+    index = np.arange(h * w, dtype=np.float32).reshape(h, w)
+    m, size, (x0, y0, x1, y1) = t._geometry(h, w)
+    carried = cv2.warpAffine(index, m, size, flags=cv2.INTER_NEAREST, borderValue=-1)[y0:y1, x0:x1]
+    seen = np.zeros(h * w, bool)
+    seen[carried[carried >= 0].astype(int)] = True
+    footprint = t.footprint((h, w))
+    assert not (seen.reshape(h, w) & ~footprint).any()
+    assert footprint.sum() == pytest.approx((x1 - x0) * (y1 - y0) / t.scale**2, rel=0.05)
+    # On a coarser grid over the same picture, the same share of it.
+    assert t.footprint((h, w), (45, 60)).mean() == pytest.approx(footprint.mean(), abs=0.02)
+
+
+def test_pair_truth_leaves_out_what_the_original_does_not_show():
+    """A cropped original: the ground truth keeps only edited pixels the original still shows (checked
+    against the area the registered original covers)."""
+    pool = HostPool([], per_photo=1, seed=0)  # procedural scenes: fast and package-free
+    cfg = SynthConfig(kinds=("splice", "copy-move", "removal", "multi"), max_side=320)
+    pairs = [make_pair(i, pool, cfg, seed=0) for i in range(12)]
+    for pair in pairs:
+        assert pair.mask.sum() >= 64 and pair.mask.shape == pair.edited.shape[:2]
+        assert 0.0 <= pair.meta["mask_cut"] < 1.0
+        if pair.meta["web"]["side"] == "edited":
+            assert pair.meta["mask_cut"] == 0.0
+    most_cut = max(pairs, key=lambda p: p.meta["mask_cut"])
+    assert most_cut.meta["mask_cut"] > 0.2
+    covered = align(most_cut.edited, most_cut.original).valid
+    covered = cv2.dilate(covered.astype(np.uint8), np.ones((7, 7), np.uint8)) > 0  # align() trims its rim
+    assert not (most_cut.mask & ~covered).any()
+
+
+def test_grain_loss_extends_a_fill_but_never_starts_a_region():
+    """A smooth fill over a grainy flat area differs from the original by the grain only: the soft map finds
+    a few scattered seeds in it, the grain-loss map covers it; refinement grows the seeds over the fill with
+    it, and never starts a region from grain loss alone."""
+    rng = np.random.default_rng(1)
+    grain = cv2.GaussianBlur(rng.normal(0, 1, (200, 200)).astype(np.float32), (0, 0), 1.0)
+    grain *= 6.0 / grain.std()
+    original = np.clip(120 + grain[..., None] + rng.normal(0, 1, (200, 200, 3)), 0, 255).astype(np.uint8)
+    edited = original.copy()
+    truth = np.zeros((200, 200), bool)
+    truth[60:140, 50:150] = True
+    edited[truth] = 120  # the fill: the grain is gone, the mean level kept
+    maps = difference_maps(edited, original, np.ones((200, 200), bool))
+    assert (maps.weak[truth] > 1).mean() > 0.8
+    assert (maps.weak[~truth] > 1).mean() < 0.02
+    assert _iou(refine(maps.prob), truth) < 0.5
+    assert _iou(refine(maps.prob, weak=maps.weak), truth) > 0.85
+    assert not refine(np.zeros_like(maps.prob), weak=maps.weak).any()

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from data_builders.annotate.diff import difference_map
+from data_builders.annotate.diff import difference_maps
 from data_builders.annotate.refine import refine
 from data_builders.annotate.register import AlignError, align
 from eval.metrics.qes import qes
@@ -52,8 +52,9 @@ def annotate_arrays(
     factor = small.shape[0] / h
     original = _shrink(original, round(factor * max(original.shape[:2])))
     alignment = align(small, original, ecc=ecc)
-    prob, noise = difference_map(small, alignment.warped, alignment.valid)
-    mask_small = refine(prob)
+    maps = difference_maps(small, alignment.warped, alignment.valid)
+    prob, noise = maps.prob, maps.noise
+    mask_small = refine(prob, weak=maps.weak)
     if mask_small.shape != (h, w):
         mask = cv2.resize(mask_small.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR) > 0.5
     else:

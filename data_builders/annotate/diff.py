@@ -24,10 +24,15 @@ Steps, each against one nuisance of web pairs:
    undecided, so a strong edit does not bleed outwards), where zero-mean noise cancels and such a
    difference stands out; a pixel counts by the stronger of the two scales;
 7. spill: a pixel scoring far below the peak right next to it is the blur's tail past an edit's edge, and is
-   damped (:func:`_damp_spill`).
+   damped (:func:`_damp_spill`);
+8. fills: where the edit is smoother than the original, the local energy of the difference is weak evidence
+   of an inpainted or smudged area (:func:`grain_loss`), kept apart from the soft map: refinement lets it
+   extend a region that holds confident evidence, and QES does not see it.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -46,6 +51,10 @@ COARSE_MIN_NOISE = 3.0  # grey levels: floor of the coarse scale's threshold uni
 PEAK_R = 2  # spill damping: neighbourhood radius (pixels)
 PEAK_SHARE = 0.25  # a score under this share of the neighbourhood's peak is spill
 PEAK_DAMP = 0.5  # and is scaled by this
+ENERGY_SIGMA = 3.0  # window of the grain-loss cue's local difference energy
+ENERGY_MULT = 1.5  # local energy above this many times the pair's median energy counts (score 1)
+ENERGY_MIN = 1.0  # grey levels: floor of that unit
+GRAIN_KEPT = 0.7  # the grain-loss cue applies where the edit keeps less than this share of the local contrast
 BLUR_CANDIDATES = (0.5, 0.8, 1.2, 1.7, 2.4)  # sharpness matching: extra sigmas tried on either side
 
 
@@ -142,6 +151,33 @@ def _coarse_score(signed: np.ndarray, valid: np.ndarray, undecided: np.ndarray) 
     return coarse / max(COARSE_MIN_NOISE, NOISE_MULT * _noise_level(coarse, valid))
 
 
+def grain_loss(
+    signed: np.ndarray, valid: np.ndarray, undecided: np.ndarray, edited: np.ndarray, original: np.ndarray
+) -> np.ndarray:
+    """Weak evidence of a fill (inpainting, cloning of a smooth patch, smudging): where the edit is smoother
+    than the original (less than ``GRAIN_KEPT`` of its local contrast), the local RMS of the difference
+    (``ENERGY_SIGMA`` window, normalised convolution over the ``undecided`` pixels) in units of
+    ``ENERGY_MULT`` x its median over the pair; 0 elsewhere.
+
+    A fill over a flat area differs from the original by little more than the original's grain (sensor
+    noise, fine texture), which the fill does not have: a pixel's difference stays below the noise unit, yet
+    over a window it adds up to more than the differences of the untouched areas, whose grain both images
+    share. Alone this is too weak to call an edit (it lights up wherever one side was smoothed by
+    re-compression); :func:`data_builders.annotate.refine.refine` only lets it extend regions that already hold
+    confident evidence."""
+    weight = (valid & undecided).astype(np.float32)
+    d = _rms(signed)
+    num = cv2.GaussianBlur(d * d * weight, (0, 0), ENERGY_SIGMA)
+    den = cv2.GaussianBlur(weight, (0, 0), ENERGY_SIGMA)
+    energy = np.sqrt(num / np.maximum(den, 1e-3)) * (den > 0.2)
+    median = float(np.median(energy[valid])) if valid.any() else 0.0
+    smoother = _local_std(edited.mean(axis=2), TEXTURE_SIGMA) < GRAIN_KEPT * _local_std(
+        original.mean(axis=2), TEXTURE_SIGMA
+    )
+    score = energy / max(ENERGY_MIN, ENERGY_MULT * median)
+    return np.where(valid & smoother, score, 0.0).astype(np.float32)
+
+
 def _damp_spill(z: np.ndarray) -> np.ndarray:
     """Smoothing and pooling spill a strong difference a pixel or two past the edit's edge, where it still
     clears the threshold; those pixels sit far below the peak next to them. Scores under ``PEAK_SHARE`` of
@@ -150,9 +186,16 @@ def _damp_spill(z: np.ndarray) -> np.ndarray:
     return np.where(z < PEAK_SHARE * cv2.dilate(z, disk), PEAK_DAMP * z, z)
 
 
-def difference_map(edited: np.ndarray, warped: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, float]:
-    """Soft map in ``[0, 1]`` (float32, HxW; 0 outside ``valid``) of where ``edited`` differs from the
-    registered original ``warped`` (both HxWx3 uint8), and the noise level (grey levels) it was scaled by."""
+@dataclass
+class DifferenceMaps:
+    prob: np.ndarray  # HxW float32 in [0, 1]: the soft map (QES is computed on it)
+    weak: np.ndarray  # HxW float32: grain-loss score (:func:`grain_loss`), > 1 counts as weak evidence
+    noise: float  # the pair's noise level (grey levels) the map was scaled by
+
+
+def difference_maps(edited: np.ndarray, warped: np.ndarray, valid: np.ndarray) -> DifferenceMaps:
+    """Soft map in ``[0, 1]`` (0 outside ``valid``) of where ``edited`` differs from the registered original
+    ``warped`` (both HxWx3 uint8), the grain-loss map, and the noise level (grey levels) it was scaled by."""
     sigma_e, sigma_o = match_sharpness(edited, warped, valid)
     e = edited.astype(np.float32)
     o = match_colours(warped.astype(np.float32), e, valid)
@@ -163,8 +206,15 @@ def difference_map(edited: np.ndarray, warped: np.ndarray, valid: np.ndarray) ->
     d = cv2.GaussianBlur(d, (0, 0), POOL_SIGMA)
     noise = _noise_level(d, valid)
     unit = max(MIN_NOISE, NOISE_MULT * noise)
-    z = np.maximum(d / unit, _coarse_score(signed, valid, d < unit))
+    undecided = d < unit
+    z = np.maximum(d / unit, _coarse_score(signed, valid, undecided))
     z = _damp_spill(z)
     prob = 1.0 / (1.0 + np.exp(-SLOPE * (z - 1.0)))
     prob[~valid] = 0.0
-    return prob.astype(np.float32), noise
+    return DifferenceMaps(prob.astype(np.float32), grain_loss(signed, valid, undecided, e, o), noise)
+
+
+def difference_map(edited: np.ndarray, warped: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, float]:
+    """The soft map and the noise level of :func:`difference_maps`."""
+    maps = difference_maps(edited, warped, valid)
+    return maps.prob, maps.noise

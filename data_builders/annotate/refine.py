@@ -1,10 +1,11 @@
 """Turn a soft difference map into the annotation's binary mask.
 
 Hysteresis thresholding picks the regions (those holding confident evidence, grown through weaker evidence
-connected to it); then morphology removes what a real edit does not look like: specks (opening, then components smaller than
-``min_area``) and pinholes or gaps inside an edited region (closing, then hole filling). QES is computed on
-the soft map itself, before this clean-up, so the clean-up cannot hide how hesitant the evidence was.
-"""
+connected to it: the soft map's middle range, and the difference map's separate grain-loss evidence of
+fills); then morphology removes what a real edit does not look like: specks (opening, then components
+smaller than ``min_area``) and pinholes or gaps inside an edited region (closing, then hole filling). QES is
+computed on the soft map itself, before this clean-up, so the clean-up cannot hide how hesitant the evidence
+was."""
 
 from __future__ import annotations
 
@@ -33,11 +34,16 @@ def fill_holes(mask: np.ndarray) -> np.ndarray:
     return mask | holes
 
 
-def refine(prob: np.ndarray, *, min_area: float = MIN_AREA) -> np.ndarray:
-    """The binary mask (bool HxW) of a soft difference map ``prob`` (HxW in 0..1)."""
+def refine(prob: np.ndarray, *, weak: np.ndarray | None = None, min_area: float = MIN_AREA) -> np.ndarray:
+    """The binary mask (bool HxW) of a soft difference map ``prob`` (HxW in 0..1); ``weak`` (HxW), where
+    above 1, is weak evidence that may extend a seeded region but never starts one (the grain-loss map of
+    :func:`data_builders.annotate.diff.grain_loss`)."""
     # Hysteresis: a region is kept only if it holds confident evidence, and weaker evidence connected to
     # that joins it (the faint rim of an inpainted area, a low-contrast part of a splice).
-    n, labels = cv2.connectedComponents((prob > GROW_LOW).astype(np.uint8), connectivity=8)
+    grow = prob > GROW_LOW
+    if weak is not None:
+        grow |= weak > 1.0
+    n, labels = cv2.connectedComponents(grow.astype(np.uint8), connectivity=8)
     seeded = np.zeros(n, bool)
     seeded[np.unique(labels[prob > SEED])] = True
     seeded[0] = False
@@ -50,5 +56,7 @@ def refine(prob: np.ndarray, *, min_area: float = MIN_AREA) -> np.ndarray:
     keep = np.zeros(n, bool)
     keep[1:] = stats[1:, cv2.CC_STAT_AREA] >= smallest
     mask = keep[labels]
-    # Smoothing and pooling spread a difference outwards: take it back.
-    return cv2.erode(mask.astype(np.uint8), _disk(SHRINK_PX)) > 0
+    # Smoothing and pooling spread a difference outwards: take it back -- except over a fill's grain loss,
+    # which is measured on the flat fill itself, not spread from a strong difference next to it.
+    shrunk = cv2.erode(mask.astype(np.uint8), _disk(SHRINK_PX)) > 0
+    return shrunk | (mask & (weak > 1.0)) if weak is not None else shrunk

@@ -7,6 +7,12 @@ edited image, drawn at random) is resized, cropped, possibly rotated by a few de
 the rotated corners), the original possibly mirrored, and the result re-saved as JPEG. When the edited side
 is transformed, its ground-truth mask is transformed with it.
 
+When the original side is cropped, part of the edit can fall outside what the original still shows. Those
+pixels have no counterpart: comparing the pair cannot tell whether they were edited, so they are left out of
+the ground truth (``meta.mask_cut`` records the share left out; a pair with fewer than 64 comparable edited
+pixels is redrawn). Before this, 5% of the edited pixels (seed 1, 120 pairs; up to 97% of one pair's) lay
+there, and no annotator could score above about 0.95 mean IoU.
+
 Host photos: the real photographs that ship inside installed packages (scikit-image's sample data, and
 scikit-learn's two sample images), cropped and scaled into several hosts each; procedural scenes
 (:mod:`data_builders.synth.scene`) when neither package is installed.
@@ -41,24 +47,44 @@ class WebTransform:
     flip: bool = False
     jpeg_quality: int | None = None
 
-    def apply(
-        self, image: np.ndarray, mask: np.ndarray | None = None
-    ) -> tuple[np.ndarray, np.ndarray | None]:
-        h, w = image.shape[:2]
+    def _geometry(self, h: int, w: int) -> tuple[np.ndarray, tuple[int, int], tuple[int, int, int, int]]:
+        """The affine map (scale and rotation) of an ``h`` x ``w`` image, its output size, and the crop box
+        ``(x0, y0, x1, y1)`` in that output."""
         size = (max(16, round(w * self.scale)), max(16, round(h * self.scale)))
         m = cv2.getRotationMatrix2D((w / 2, h / 2), self.rotation_deg, 1.0)
         m[:, :2] *= self.scale
         m[:, 2] = np.array(size) / 2 - m[:, :2] @ np.array([w / 2, h / 2])
-        out = cv2.warpAffine(image, m, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
-        out_mask = None
-        if mask is not None:
-            out_mask = cv2.warpAffine(mask, m, size, flags=cv2.INTER_NEAREST, borderValue=0)
         # Crop clear of the black corners a rotation leaves, then the drawn crop inside that.
         sw, sh = size
         t = abs(math.sin(math.radians(self.rotation_deg)))
         mx, my = math.ceil(sh * t) + 1 if t else 0, math.ceil(sw * t) + 1 if t else 0
         x0, y0 = mx + round(self.crop[0] * (sw - 2 * mx)), my + round(self.crop[1] * (sh - 2 * my))
         x1, y1 = mx + round(self.crop[2] * (sw - 2 * mx)), my + round(self.crop[3] * (sh - 2 * my))
+        return m, size, (x0, y0, x1, y1)
+
+    def footprint(self, shape: tuple[int, int], frame: tuple[int, int] | None = None) -> np.ndarray:
+        """Which pixels of an image of ``shape`` (h, w) survive :meth:`apply` (bool), on a grid of ``frame``
+        (h, w; default ``shape``) laid over the same picture: the crop keeps only part of what it is given."""
+        h, w = shape
+        fh, fw = frame or shape
+        m, _, (x0, y0, x1, y1) = self._geometry(h, w)
+        # Pixel centres of the frame, in the image's pixel coordinates, then where apply() puts them.
+        xs = (np.arange(fw, dtype=np.float64) + 0.5) * (w / fw) - 0.5
+        ys = (np.arange(fh, dtype=np.float64) + 0.5) * (h / fh) - 0.5
+        gx, gy = np.meshgrid(xs, ys)
+        tx = m[0, 0] * gx + m[0, 1] * gy + m[0, 2]
+        ty = m[1, 0] * gx + m[1, 1] * gy + m[1, 2]
+        return (tx >= x0 - 0.5) & (tx < x1 - 0.5) & (ty >= y0 - 0.5) & (ty < y1 - 0.5)
+
+    def apply(
+        self, image: np.ndarray, mask: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        h, w = image.shape[:2]
+        m, size, (x0, y0, x1, y1) = self._geometry(h, w)
+        out = cv2.warpAffine(image, m, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+        out_mask = None
+        if mask is not None:
+            out_mask = cv2.warpAffine(mask, m, size, flags=cv2.INTER_NEAREST, borderValue=0)
         out = out[y0:y1, x0:x1]
         if out_mask is not None:
             out_mask = out_mask[y0:y1, x0:x1]
@@ -171,17 +197,24 @@ def make_pair(index: int, pool: HostPool, cfg: SynthConfig, seed: int = 0, tries
         t = draw_transform(rng)
         edited, mask = sample.processed.image, sample.processed.mask > 0
         original = sample.host.image
+        cut = 0.0
         if t.side == "edited":
             edited, m = t.apply(edited, mask.astype(np.uint8))
             mask = m > 0
         else:
             original, _ = t.apply(original)
+            # What the original's crop removed has no counterpart to compare with: no pair annotator can
+            # say whether it was edited, so it is no part of the ground truth.
+            seen = t.footprint(sample.host.image.shape[:2], mask.shape)
+            cut = 1.0 - float((mask & seen).sum()) / max(1, int(mask.sum()))
+            mask = mask & seen
         if mask.sum() >= 64:
             meta = {
                 "kind": sample.kind,
                 "host": sample.host.name,
                 "postprocess": sample.processed.ops,
                 "web": t.meta(),
+                "mask_cut": round(cut, 4),  # share of the edit outside the original's view, left out
             }
             return SyntheticPair(edited, original, mask, meta)
-    raise EditError(f"pair {index}: the crop left no edited pixels in {tries} tries")
+    raise EditError(f"pair {index}: the crop left no comparable edited pixels in {tries} tries")
