@@ -35,7 +35,7 @@ from xforge.forensics.fusion import Cue
 from xforge.forensics.jpeg import analyze_jpeg
 from xforge.forensics.maps import regions_of, resize_map, to_gray
 from xforge.forensics.noise import estimate_noise
-from xforge.forensics.synthetic import apply_generated_cue
+from xforge.forensics.synthetic import apply_generated_cue, three_scores
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +64,11 @@ class ForensicResult:
     engine: str = "classical"
     downscaled: bool = False
     synthetic_score: float = 0.0  # the spectral cue's probability of a generated image
-    scores: dict[str, float] | None = None  # authentic / tampered / synthetic (``synthetic.three_scores``)
+
+    @property
+    def scores(self) -> dict[str, float]:
+        """Authentic / tampered / synthetic probabilities from ``score`` and ``synthetic_score``."""
+        return three_scores(self.score, self.synthetic_score)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready fields (the maps are left out)."""

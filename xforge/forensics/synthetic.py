@@ -59,8 +59,8 @@ def synthetic_explanation(finding: SpectralFinding, p: float, s: float) -> str:
 
 
 def apply_generated_cue(result, rgb: np.ndarray, threshold: float):
-    """``result`` (a ``ForensicResult``) with the spectral cue's probability, the three scores, and, when
-    generator traces dominate, the synthetic verdict (empty mask, its own explanation)."""
+    """``result`` (a ``ForensicResult``) with the spectral cue's probability (from which its three scores
+    follow) and, when generator traces dominate, the synthetic verdict (empty mask, its own explanation)."""
     finding = spectral_cue(rgb)
     p = synthetic_probability(finding.cue)
     s = result.score
@@ -72,7 +72,7 @@ def apply_generated_cue(result, rgb: np.ndarray, threshold: float):
         "crop": list(finding.crop) if finding.crop else None,
         "probability": p,
     }
-    changes = {"synthetic_score": p, "scores": three_scores(s, p), "evidence": evidence}
+    changes = {"synthetic_score": p, "evidence": evidence}
     if p >= threshold and p > s:
         h, w = result.mask.shape
         changes.update(
