@@ -58,9 +58,14 @@ def make_examples(
     out.mkdir(parents=True, exist_ok=True)
     stem = host_path.stem
     results = []
-    for name, make, seed in (
-        ("copy-move", lambda rng: copy_move(host, rng, CONFIG), seeds[0]),
-        ("splice", lambda rng: splice(splice_host, donor, rng, CONFIG), seeds[1]),
+    for name, make, seed, extra in (
+        ("copy-move", lambda rng: copy_move(host, rng, CONFIG), seeds[0], {}),
+        (
+            "splice",
+            lambda rng: splice(splice_host, donor, rng, CONFIG),
+            seeds[1],
+            {"host_jpeg_quality": splice_host_quality or None},
+        ),
     ):
         forgery = make(np.random.default_rng(seed))
         image_name = f"{stem}_{name.replace('-', '')}.jpg"
@@ -75,8 +80,7 @@ def make_examples(
                 "manipulation": forgery.manipulation,
                 "seed": seed,
                 "jpeg_quality": QUALITY,
-                "meta": forgery.meta
-                | ({"host_jpeg_quality": splice_host_quality or None} if name == "splice" else {}),
+                "meta": forgery.meta | extra,
             }
         )
     (out / f"{stem}_original.jpg").write_bytes(encode_jpeg(host.image, QUALITY))
