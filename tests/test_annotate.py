@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from data_builders.annotate.ciml import AlignError, annotate_arrays
-from data_builders.annotate.diff import difference_map, difference_maps
+from data_builders.annotate.diff import difference_maps
 from data_builders.annotate.pairs import PairsError, find_pairs
 from data_builders.annotate.refine import refine
 from data_builders.annotate.register import align
@@ -178,9 +178,9 @@ def test_faint_but_coherent_edit_is_found():
     truth = np.zeros((256, 256), bool)
     truth[80:160, 90:170] = True
     edited[truth] += 5.0
-    prob, _ = difference_map(
+    prob = difference_maps(
         np.clip(edited, 0, 255).astype(np.uint8), original.astype(np.uint8), np.ones((256, 256), bool)
-    )
+    ).prob
     assert _iou(refine(prob), truth) > 0.7
 
 

@@ -212,9 +212,3 @@ def difference_maps(edited: np.ndarray, warped: np.ndarray, valid: np.ndarray) -
     prob = 1.0 / (1.0 + np.exp(-SLOPE * (z - 1.0)))
     prob[~valid] = 0.0
     return DifferenceMaps(prob.astype(np.float32), grain_loss(signed, valid, undecided, e, o), noise)
-
-
-def difference_map(edited: np.ndarray, warped: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, float]:
-    """The soft map and the noise level of :func:`difference_maps`."""
-    maps = difference_maps(edited, warped, valid)
-    return maps.prob, maps.noise

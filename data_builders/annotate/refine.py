@@ -40,9 +40,8 @@ def refine(prob: np.ndarray, *, weak: np.ndarray | None = None, min_area: float 
     :func:`data_builders.annotate.diff.grain_loss`)."""
     # Hysteresis: a region is kept only if it holds confident evidence, and weaker evidence connected to
     # that joins it (the faint rim of an inpainted area, a low-contrast part of a splice).
-    grow = prob > GROW_LOW
-    if weak is not None:
-        grow |= weak > 1.0
+    extends = np.zeros(prob.shape, bool) if weak is None else weak > 1.0
+    grow = (prob > GROW_LOW) | extends
     n, labels = cv2.connectedComponents(grow.astype(np.uint8), connectivity=8)
     seeded = np.zeros(n, bool)
     seeded[np.unique(labels[prob > SEED])] = True
@@ -59,4 +58,4 @@ def refine(prob: np.ndarray, *, weak: np.ndarray | None = None, min_area: float 
     # Smoothing and pooling spread a difference outwards: take it back -- except over a fill's grain loss,
     # which is measured on the flat fill itself, not spread from a strong difference next to it.
     shrunk = cv2.erode(mask.astype(np.uint8), _disk(SHRINK_PX)) > 0
-    return shrunk | (mask & (weak > 1.0)) if weak is not None else shrunk
+    return shrunk | (mask & extends)
