@@ -78,6 +78,18 @@ def test_rotated_scaled_copy_is_found_with_its_transform():
     assert _f1(f.source_mask, src) > 0.7
 
 
+def test_keypoint_neighbours_do_not_depend_on_what_ran_before():
+    # FLANN's randomised trees draw from OpenCV's global RNG: unseeded, a second search in the same process
+    # returns other neighbours, so an image's answer would depend on the images analysed before it.
+    from xforge.forensics.copymove import _knn
+
+    des = (np.random.default_rng(0).random((3000, 128)) * 100).astype(np.float32)
+    first = _knn(des, 9)
+    cv2.randu(np.empty((4, 4), np.float32), 0, 1)  # someone else draws from the same RNG in between
+    second = _knn(des, 9)
+    assert np.array_equal(first[0], second[0]) and np.array_equal(first[1], second[1])
+
+
 def test_copy_move_jpeg_answer_names_the_copy_and_its_place(engine, tmp_path):
     img, gt, data, suffix = ev.make_sample("copymove", 11)
     path = tmp_path / f"cm{suffix}"
