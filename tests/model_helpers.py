@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from xforge.data.conversations import SEG_TOKEN
+
+if TYPE_CHECKING:
+    from xforge.model.generation import GenerationOutput
 
 QUESTION = "Is this image edited? Where?"
 
@@ -75,7 +79,7 @@ def decided(*models, verdict: str = "tampered"):
                 bias -= shift
 
 
-def free_answer(model, processor, image, max_new_tokens: int = 2) -> GenerationOutput:  # noqa: F821
+def free_answer(model, processor, image, max_new_tokens: int = 2) -> GenerationOutput:
     """The model's answer with the heads pushed to "tampered" and ``<SEG>`` pushed hard, with no mask
     requirement: the mask path runs for every ``<SEG>`` the language model emits."""
     from xforge.model.predictor import XForgePredictor
